@@ -1,0 +1,270 @@
+"""Bills, payments, contacts, outages, surveys and churn for a chunk of customers.
+
+A monthly process, vectorized over customers (the loop is over months, not rows). At each
+monthly snapshot ``s`` a customer leaves during the coming month with hazard
+
+    logit h = -4.9 + 1.8·ps·clip(shock-1) + 2.5·ps·gap + 0.55·complaints_3m + 0.2·outages_3m
+              + 0.3·max(7-satisfaction, 0) - 0.45·log1p(tenure_years) - 0.9·engagement
+              + 0.5·[arrears] - 0.3·[in DR]
+
+where ``shock`` is the last bill over the mean of the three before it, ``gap`` the competitor's
+price advantage, ``ps`` the customer's price sensitivity, and every driver is known at ``s``.
+The true probability of leaving within 90 days, holding the drivers, is ``1-(1-h)^3``; the
+observed label is whether the account closed within 90 days. A churned customer's meter stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.schema import TARIFFS
+from features.synth.clock import Clock
+from features.synth.population import NEVER, Population, days_since_epoch
+
+HORIZON_DAYS = 90
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class Billing:
+    """Per-chunk outputs of the monthly process (customer indices are chunk-local)."""
+
+    move_out: np.ndarray  # (n,) day since epoch or NEVER
+    bill_kwh: np.ndarray  # (n, M)
+    bill_amount: np.ndarray  # (n, M), NaN where no bill
+    bill_tariff: np.ndarray  # (n, M)
+    pay_day: np.ndarray  # (n, M) day paid or NEVER (unpaid)
+    pay_amount: np.ndarray
+    days_late: np.ndarray
+    arrears: np.ndarray
+    contacts: dict[str, np.ndarray]  # cust, day, channel idx, kind idx
+    outages: dict[str, np.ndarray]  # cust, start_us, minutes
+    surveys: dict[str, np.ndarray]  # cust, day, satisfaction
+    churn_snap: dict[str, np.ndarray]  # cust, month, churned, p90, hazard
+
+
+def monthly_costs(
+    kwh_import: np.ndarray,
+    kwh_export: np.ndarray,
+    region: np.ndarray,
+    prices: np.ndarray,
+    clock: Clock,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Daily import, export and energy cost per tariff: (n, D), (n, D), (K, n, D)."""
+    cfg = clock.cfg
+    n, D, spd = kwh_import.shape[0], cfg.days, cfg.steps_per_day
+    daily_imp = kwh_import.reshape(n, D, spd).sum(axis=2)
+    daily_exp = kwh_export.reshape(n, D, spd).sum(axis=2)
+    cost = np.zeros((prices.shape[0], n, D), np.float32)
+    for r in np.unique(region):
+        rows = np.flatnonzero(region == r)
+        sub = kwh_import[rows]
+        for k in range(prices.shape[0]):
+            cost[k, rows] = (sub * prices[k, r]).reshape(rows.size, D, spd).sum(axis=2)
+    return daily_imp, daily_exp, cost
+
+
+def simulate_billing(
+    pop: Population,
+    clock: Clock,
+    kwh_import: np.ndarray,
+    kwh_export: np.ndarray,
+    prices: np.ndarray,
+    gap: np.ndarray,
+    tariff_by_month: np.ndarray,
+    in_dr: np.ndarray,
+    rng: np.random.Generator,
+) -> Billing:
+    """Run the monthly process for a chunk; loads are the full (pre-churn) loads."""
+    cfg = clock.cfg
+    n, M = pop.n, len(clock.months)
+    day0 = days_since_epoch(cfg.start)
+    mstart = clock.month_starts_day
+    mend = np.append(mstart[1:], cfg.days)
+    daily_imp, daily_exp, cost = monthly_costs(kwh_import, kwh_export, pop.region, prices, clock)
+    tar = cfg.tariffs
+    tariff_day = tariff_by_month[:, clock.month_of_day]  # (n, D)
+    energy_cost = np.take_along_axis(cost.transpose(1, 0, 2), tariff_day[:, None, :].astype(np.intp), 1)[:, 0]
+    day_amount = energy_cost + tar.standing_charge_per_day - daily_exp * tar.export_credit
+
+    move_out = np.full(n, NEVER, np.int64)
+    bill_amount_full = np.add.reduceat(day_amount, mstart, axis=1)
+    arrears = np.zeros((n, M), np.float32)
+    pay_day = np.full((n, M), NEVER, np.int64)
+    pay_amount = np.zeros((n, M), np.float32)
+    days_late = np.zeros((n, M), np.int16)
+    complaints = np.zeros((n, M), np.float32)
+    outage_n = np.zeros((n, M), np.float32)
+    outage_min = np.zeros((n, M), np.float32)
+    sat = pop.satisfaction0.copy()
+    contacts: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "channel": [], "kind": []}
+    outages: dict[str, list[np.ndarray]] = {"cust": [], "start_us": [], "minutes": []}
+    surveys: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "satisfaction": []}
+    snap: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "month", "churned", "p90", "hazard")}
+    ps, eng = pop.price_sensitivity, pop.engagement
+    low_income = pop.income == 0
+    balance = np.zeros(n, np.float32)
+    for m in range(M):
+        s = day0 + int(mstart[m])
+        days_in = int(mend[m] - mstart[m])
+        active = move_out >= s
+        if m >= 2:
+            prev = bill_amount_full[:, max(0, m - 4) : m - 1].mean(axis=1)
+            shock = bill_amount_full[:, m - 1] / np.maximum(prev, 1.0)
+        else:
+            shock = np.ones(n, np.float32)
+        # payment of the bill issued at this snapshot (for month m-1)
+        if m >= 1:
+            bill = bill_amount_full[:, m - 1]
+            p_late = _sigmoid(-2.6 + 1.2 * low_income + 0.8 * np.clip(shock - 1, 0, 2))
+            late = rng.random(n) < p_late
+            unpaid = rng.random(n) < 0.03 * low_income + 0.004
+            dl = np.where(late, rng.geometric(0.12, n), 0).astype(np.int16)
+            paid = active & ~unpaid
+            pay_day[paid, m - 1] = s + 21 + dl[paid]
+            pay_amount[:, m - 1] = np.where(paid, bill + 0.5 * balance, 0)
+            days_late[:, m - 1] = np.where(paid, dl, 0)
+            balance = np.where(paid, 0.5 * balance, balance + np.where(active, bill, 0)).astype(np.float32)
+            arrears[:, m - 1] = balance
+        lo, hi = max(0, m - 3), m
+        comp3 = complaints[:, lo:hi].sum(axis=1)
+        out3 = outage_n[:, lo:hi].sum(axis=1)
+        tenure_y = (s - pop.tenure_start) / 365.25
+        logit = (
+            -4.9
+            + 1.8 * ps * np.clip(shock - 1, -0.3, 1.5)
+            + 2.5 * ps * gap[m]
+            + 0.55 * comp3
+            + 0.2 * out3
+            + 0.3 * np.clip(7 - sat, 0, None)
+            - 0.45 * np.log1p(np.maximum(tenure_y, 0))
+            - 0.9 * eng
+            + 0.5 * (balance > 0)
+            - 0.3 * in_dr[:, m]
+        )
+        h = _sigmoid(logit).astype(np.float32)
+        leave = active & (rng.random(n) < h)
+        move_out[leave] = s + 1 + rng.integers(0, max(days_in - 1, 1), leave.sum())
+        idx = np.flatnonzero(active)
+        snap["cust"].append(idx)
+        snap["month"].append(np.full(idx.size, m, np.int32))
+        snap["p90"].append((1 - (1 - h[idx]) ** 3).astype(np.float32))
+        snap["hazard"].append(h[idx])
+        # what happens during the month (seen only by later snapshots)
+        storms = rng.random(len(cfg.regions)) < 0.15
+        rate = 0.05 + 0.4 * storms[pop.region]
+        k = np.where(active, rng.poisson(rate), 0)
+        outage_n[:, m] = k
+        o_cust = np.repeat(np.arange(n), k)
+        o_min = rng.lognormal(4.3, 1.0, o_cust.size).astype(np.float32)
+        np.add.at(outage_min[:, m], o_cust, o_min)
+        o_start = (s + rng.integers(0, days_in, o_cust.size)) * 86_400_000_000 + rng.integers(
+            0, 86_400, o_cust.size
+        ) * 1_000_000
+        outages["cust"].append(o_cust)
+        outages["start_us"].append(o_start.astype(np.int64))
+        outages["minutes"].append(np.round(o_min, 1))
+        excess = np.clip(shock - 1.15, 0, 3)
+        lam = {
+            ("call", "billing"): 0.05 + 0.5 * excess,
+            ("call", "outage_report"): 0.3 * outage_n[:, m],
+            ("call", "complaint"): 0.012 + 0.35 * np.clip(shock - 1.25, 0, 3)
+            + 0.15 * (outage_min[:, m] > 240) + 0.05 * (balance > 0),
+            ("web", "login"): 2.5 * eng**1.5,
+            ("app", "login"): 1.5 * eng**2,
+            ("email", "inquiry"): 0.04 + 0.1 * eng,
+        }
+        for (ch, kind), lm in lam.items():
+            cnt = np.where(active, rng.poisson(lm), 0)
+            if kind == "complaint":
+                complaints[:, m] = cnt
+            c = np.repeat(np.arange(n), cnt)
+            contacts["cust"].append(c)
+            contacts["day"].append(s + rng.integers(0, days_in, c.size))
+            contacts["channel"].append(np.full(c.size, ch))
+            contacts["kind"].append(np.full(c.size, kind))
+        respond = active & (rng.random(n) < 0.08)
+        new_sat = np.clip(
+            np.round(pop.satisfaction0 - 1.2 * complaints[:, m] - 0.4 * outage_n[:, lo : m + 1].sum(axis=1)
+                     - 1.5 * np.clip(shock - 1, 0, 2) + rng.normal(0, 1, n)),
+            0, 10,
+        ).astype(np.float32)
+        sat = np.where(respond, new_sat, sat)
+        r = np.flatnonzero(respond)
+        surveys["cust"].append(r)
+        surveys["day"].append(s + rng.integers(0, days_in, r.size))
+        surveys["satisfaction"].append(new_sat[r].astype(np.int8))
+
+    # labels: left within 90 days after each snapshot (only snapshots fully observed)
+    snaps_abs = day0 + mstart
+    cust = np.concatenate(snap["cust"])
+    month = np.concatenate(snap["month"])
+    churned = (move_out[cust] > snaps_abs[month]) & (move_out[cust] <= snaps_abs[month] + HORIZON_DAYS)
+    # final bills: only days before move-out are billed
+    day_abs = day0 + np.arange(cfg.days)
+    billed = day_abs[None, :] < move_out[:, None]
+    bill_kwh = np.add.reduceat(np.where(billed, daily_imp, 0), mstart, axis=1)
+    amount = np.add.reduceat(np.where(billed, day_amount, 0), mstart, axis=1)
+    has_bill = np.add.reduceat(billed, mstart, axis=1) > 0
+    amount = np.where(has_bill, amount, np.nan)
+
+    def cat(d: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(v) if v else np.zeros(0) for k, v in d.items()}
+
+    return Billing(
+        move_out=move_out,
+        bill_kwh=bill_kwh.astype(np.float32),
+        bill_amount=amount.astype(np.float32),
+        bill_tariff=tariff_by_month,
+        pay_day=pay_day,
+        pay_amount=pay_amount,
+        days_late=days_late,
+        arrears=arrears,
+        contacts=cat(contacts),
+        outages=cat(outages),
+        surveys=cat(surveys),
+        churn_snap={
+            "cust": cust,
+            "month": month,
+            "churned": churned,
+            "p90": np.concatenate(snap["p90"]),
+            "hazard": np.concatenate(snap["hazard"]),
+        },
+    )
+
+
+def price_arrays(clock: Clock) -> np.ndarray:
+    """Price per kWh of each tariff (in TARIFFS order) per region and interval: (K, R, T)."""
+    cfg = clock.cfg
+    t = cfg.tariffs
+    sph = 60 // cfg.interval_minutes
+    R, T = len(cfg.regions), clock.n_steps
+    prices = np.empty((len(TARIFFS), R, T), np.float32)
+    for r in range(R):
+        hour = clock.tod[r] // sph
+        workday = ~clock.weekend[r, clock.day_index[r]]
+        peak = workday & (hour >= t.peak_start) & (hour < t.peak_end)
+        prices[TARIFFS.index("flat"), r] = t.flat_price
+        prices[TARIFFS.index("tou"), r] = np.where(peak, t.tou_peak, t.tou_offpeak)
+        prices[TARIFFS.index("ev"), r] = np.where(hour < 6, t.ev_overnight, t.ev_day)
+        prices[TARIFFS.index("dynamic"), r] = t.flat_price
+    if cfg.scenario == "price_rise":
+        s = (cfg.effective_scenario_start - cfg.start).days * cfg.steps_per_day
+        prices[:, :, s:] *= 1.25
+    return prices
+
+
+def competitor_gap(clock: Clock, rng: np.random.Generator) -> np.ndarray:
+    """The competitor's monthly price advantage (share of our bill), a slow random walk."""
+    M = len(clock.months)
+    gap = np.clip(0.03 + np.cumsum(rng.normal(0, 0.012, M)), -0.05, 0.15).astype(np.float32)
+    cfg = clock.cfg
+    if cfg.scenario == "price_rise":
+        first = next(i for i, m in enumerate(clock.months) if m >= cfg.effective_scenario_start.replace(day=1))
+        gap[first:] += 0.12
+    return gap

@@ -1,0 +1,4 @@
+"""One training pipeline, model specs, tuning, evaluation, registry and promotion.
+
+``training`` may import ``features``; never ``serving``.
+"""
