@@ -61,18 +61,30 @@ app.add_typer(drift_app, name="drift")
 app.add_typer(demo_app, name="demo")
 
 
+def _exception_types(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class ``name`` and typer's vendored copy of it (typer >= 0.20)."""
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+
+        found.append(getattr(vendored, name))
+    except (ImportError, AttributeError):
+        pass
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors print one line, ``--verbose`` adds the traceback."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
     try:
         app(args=args, prog_name="wattwise", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _exception_types("Exit") as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _exception_types("ClickException") as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (*_exception_types("Abort"), KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
     except WattwiseError as exc:

@@ -44,16 +44,20 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: invalid config: " + "; ".join(parts)
 
 
+RESERVED = {"HOME", "SETTINGS", "CONFIGS"}  # WATTWISE_HOME etc. locate files, not keys
+
+
 def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Collect ``PREFIX_A__B=value`` variables into ``{"a": {"b": value}}``.
 
     Values are parsed as YAML scalars so ``WATTWISE_SEED=7`` arrives as an int.
+    ``PREFIX_HOME``, ``PREFIX_SETTINGS`` and ``PREFIX_CONFIGS`` are not overrides.
     """
     env = os.environ if environ is None else environ
     out: dict[str, Any] = {}
     plen = len(prefix) + 1
     for key, raw in env.items():
-        if not key.startswith(prefix + "_") or len(key) <= plen:
+        if not key.startswith(prefix + "_") or len(key) <= plen or key[plen:] in RESERVED:
             continue
         path = [p.lower() for p in key[plen:].split("__") if p]
         try:

@@ -3,7 +3,7 @@
 A monthly process, vectorized over customers (the loop is over months, not rows). At each
 monthly snapshot ``s`` a customer leaves during the coming month with hazard
 
-    logit h = -4.9 + 1.8·ps·clip(shock-1) + 2.5·ps·gap + 0.55·complaints_3m + 0.2·outages_3m
+    logit h = -4.0 + 1.8·ps·clip(shock-1) + 2.5·ps·gap + 0.55·complaints_3m + 0.2·outages_3m
               + 0.3·max(7-satisfaction, 0) - 0.45·log1p(tenure_years) - 0.9·engagement
               + 0.5·[arrears] - 0.3·[in DR]
 
@@ -120,7 +120,7 @@ def simulate_billing(
             shock = np.ones(n, np.float32)
         # payment of the bill issued at this snapshot (for month m-1)
         if m >= 1:
-            bill = bill_amount_full[:, m - 1]
+            bill = np.maximum(bill_amount_full[:, m - 1], 0)  # a credit (solar) needs no payment
             p_late = _sigmoid(-2.6 + 1.2 * low_income + 0.8 * np.clip(shock - 1, 0, 2))
             late = rng.random(n) < p_late
             unpaid = rng.random(n) < 0.03 * low_income + 0.004
@@ -136,7 +136,7 @@ def simulate_billing(
         out3 = outage_n[:, lo:hi].sum(axis=1)
         tenure_y = (s - pop.tenure_start) / 365.25
         logit = (
-            -4.9
+            -4.0
             + 1.8 * ps * np.clip(shock - 1, -0.3, 1.5)
             + 2.5 * ps * gap[m]
             + 0.55 * comp3

@@ -7,7 +7,7 @@ are drawn per home-day and laid down sparsely.
 
 - base: always-on load, ``base_kw`` with 6 % noise.
 - refrigerator: compressor duty cycle rising with indoor temperature and activity.
-- hvac: a one-node thermal model. Heat loss ``UA × (setpoint − T_eff)`` (``T_eff`` is outdoor
+- hvac: a one-node thermal model. Heat loss ``UA × (setpoint − gains − T_eff)`` (``T_eff`` is outdoor
   temperature through a 3-hour lag, the envelope's mass), setpoints set back while the home is
   asleep or away; electric resistance (COP 1), heat pump (COP falling in the cold), gas or
   oil furnace fans (5 % of the heat), and AC (COP 3.2) with a solar gain term.
@@ -129,11 +129,14 @@ def chunk_loads(
     dt = np.float32(clock.dt_h)
     sph = 60 // cfg.interval_minutes
     reg = pop.region.astype(np.intp)
-    tod = region_arrays["tod"][reg]  # (n, T) int16
-    day = region_arrays["day"][reg]  # (n, T) int32, local day
-    temp = region_arrays["temp_eff"][reg]
-    ghi = region_arrays["ghi"][reg]
-    weekend = region_arrays["weekend"][reg]
+    # one region in the chunk (the usual case: homes are numbered by region): broadcast its
+    # (1, T) series; otherwise gather a row per home
+    pick = (lambda a: a[reg[:1]]) if (reg == reg[0]).all() else (lambda a: a[reg])  # noqa: E731
+    tod = pick(region_arrays["tod"])  # (n or 1, T) int16
+    day = pick(region_arrays["day"])  # local day
+    temp = pick(region_arrays["temp_eff"])
+    ghi = pick(region_arrays["ghi"])
+    weekend = pick(region_arrays["weekend"])
     offset = np.array([r.utc_offset_hours * sph for r in cfg.regions], np.int64)[reg]
     utc_day = np.arange(T) // spd  # UTC day per interval (for install / enrollment dates)
     day0 = int((clock.ts_us[0] // 86_400_000_000))
@@ -149,7 +152,7 @@ def chunk_loads(
         s = rng.integers(0, max(D - 5, 1), n)[:, None]
         length = rng.integers(5, 15, n)[:, None]
         away |= (dgrid >= s) & (dgrid < s + length) & (trips[:, None] > _)
-    home = np.where(np.take_along_axis(away, day, 1), np.float32(0.05), np.float32(1.0))
+    home = np.where(np.take_along_axis(away, np.broadcast_to(day, (n, T)), 1), np.float32(0.05), np.float32(1.0))
     act *= home
     z = rng.standard_normal((n, T), dtype=np.float32)
 
@@ -162,9 +165,11 @@ def chunk_loads(
     asleep_or_away = act < 0.2
     heat_set = pop.heat_sp[:, None] - pop.setback[:, None] * asleep_or_away
     cool_set = pop.cool_sp[:, None] + pop.setback[:, None] * asleep_or_away * (act < 0.1)
-    ua = pop.ua[:, None] * np.where(utc_day[None, :] + day0 >= efficiency_since[:, None], 0.88, 1.0).astype(np.float32)
-    heat_th = np.clip(ua * (heat_set - temp), 0, pop.ua[:, None] * 25)
-    cool_th = np.clip(ua * (temp + 0.002 * ghi - cool_set), 0, pop.ua[:, None] * 15) * pop.has_ac[:, None]
+    ua = np.where(utc_day[None, :] + day0 >= efficiency_since[:, None], np.float32(0.88), np.float32(1.0))
+    ua *= pop.ua[:, None]
+    # internal and solar gains shift the balance points: ~3 K for heating, ~2 K for cooling
+    heat_th = np.clip(ua * (heat_set - 3.0 - temp), 0, pop.ua[:, None] * 25)
+    cool_th = np.clip(ua * (temp + 0.002 * ghi + 2.0 - cool_set), 0, pop.ua[:, None] * 15) * pop.has_ac[:, None]
     fuel = pop.fuel
     cop_hp = np.clip(2.2 + 0.06 * temp, 1.4, 4.0)
     heat_e = np.where(
@@ -180,8 +185,8 @@ def chunk_loads(
 
     # water heating and cooking: daily energy spread by routine-shaped run probabilities
     season = np.float32(1.0) + 0.2 * np.cos(2 * np.pi * (utc_day + day0 - 15) / 365.25).astype(np.float32)
-    water = _hourly_to_steps(WATER / WATER.sum(), spd).astype(np.float32)[tod]
-    meals = _hourly_to_steps(MEALS / MEALS.sum(), spd).astype(np.float32)[tod]
+    water = np.broadcast_to(_hourly_to_steps(WATER / WATER.sum(), spd).astype(np.float32)[tod], (n, T))
+    meals = np.broadcast_to(_hourly_to_steps(MEALS / MEALS.sum(), spd).astype(np.float32)[tod], (n, T))
     for name, kw, daily, shape, has in (
         ("water_heater", WH_KW, 1.2 + 1.1 * pop.occupants, water, pop.electric_wh),
         ("cooking", COOK_KW, 0.5 + 0.25 * pop.occupants, meals, pop.electric_cooking),
@@ -189,10 +194,13 @@ def chunk_loads(
         target = (daily * has).astype(np.float32)[:, None] * shape * (0.3 + 0.7 * home)
         if name == "water_heater":
             target *= season
-        q = np.minimum(target / (kw * dt * 0.7), 1.0)
+        q = np.minimum(target / np.float32(kw * dt * 0.7), np.float32(1.0))
         u = rng.random((n, T), dtype=np.float32)
-        run = u < q
-        comp[name] = np.where(run, target / np.maximum(q, 1e-6) * (0.6 + 0.8 * u / np.maximum(q, 1e-6)), 0).astype(np.float32)
+        hit = np.nonzero(u < q)  # runs are sparse: compute their energy only where they happen
+        qh = q[hit]
+        out = np.zeros((n, T), np.float32)
+        out[hit] = target[hit] / qh * (0.6 + 0.8 * u[hit] / qh)
+        comp[name] = out
 
     dark = np.clip(1.0 - ghi / 150.0, 0, 1)
     comp["lighting"] = pop.light_kw[:, None] * dt * act * dark
@@ -213,9 +221,8 @@ def chunk_loads(
     )
     # pool pump: from 09:00 local, 4 h in the cold up to 9 h in the heat
     pool_hours = np.clip(4 + 5 * (temp - 12) / 12, 4, 9)
-    comp["pool_pump"] = (
-        pop.has_pool[:, None] * 1.1 * dt * ((tod >= 9 * sph) & (tod < 9 * sph + pool_hours * sph))
-    ).astype(np.float32)
+    pool_on = ((tod >= 9 * sph) & (tod < 9 * sph + pool_hours * sph)).astype(np.float32) * (1.1 * dt)
+    comp["pool_pump"] = pop.has_pool.astype(np.float32)[:, None] * pool_on
     # EV: sessions on arrival in the evening, or at midnight on the EV tariff
     days_abs = day0 + np.arange(local_days)[None, :]
     has_ev_day = days_abs >= pop.ev_since[:, None]

@@ -34,13 +34,18 @@ class Weather:
 
 
 def _smooth_lag(x: np.ndarray, alpha: float) -> np.ndarray:
-    """First-order lag along the last axis (building thermal mass), vectorized via scipy."""
-    from scipy.signal import lfilter
+    """First-order lag along the last axis (building thermal mass).
 
-    # y[n] = alpha*x[n] + (1-alpha)*y[n-1], starting from y[-1] = x[0]
-    zi = (1.0 - alpha) * x[..., :1]
-    y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=-1, zi=zi)
-    return np.asarray(y, dtype=np.float32)
+    ``y[t] = alpha·x[t] + (1-alpha)·y[t-1]`` from ``y[-1] = x[0]``; the loop is over time
+    steps of a few regional series (vectors), not over customers.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.empty_like(x)
+    acc = x[..., 0].copy()
+    for t in range(x.shape[-1]):
+        acc = alpha * x[..., t] + (1.0 - alpha) * acc
+        y[..., t] = acc
+    return y.astype(np.float32)
 
 
 def generate_weather(clock: Clock, rng: np.random.Generator) -> Weather:

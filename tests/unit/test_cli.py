@@ -1,0 +1,49 @@
+"""The root CLI: groups listed, user errors as one line, tracebacks only with --verbose."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+GROUPS = ["data", "features", "train", "registry", "serve", "score", "dr", "drift", "demo"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wattwise.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_every_group() -> None:
+    res = run("--help")
+    assert res.returncode == 0
+    for g in GROUPS:
+        assert g in res.stdout
+
+
+def test_every_group_has_help() -> None:
+    for g in GROUPS:
+        res = run(g, "--help")
+        assert res.returncode == 0, (g, res.stderr)
+        assert "Usage" in res.stdout
+
+
+def test_bad_config_path_is_one_line_without_traceback(tmp_path: Path) -> None:
+    res = run("data", "generate", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o"))
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert "config file not found" in res.stderr
+    assert len([ln for ln in res.stderr.strip().splitlines() if ln.strip()]) <= 2
+
+
+def test_verbose_shows_traceback(tmp_path: Path) -> None:
+    res = run("--verbose", "data", "generate", "--config", str(tmp_path / "missing.yaml"))
+    assert res.returncode != 0
+    assert "Traceback" in res.stderr
+
+
+def test_bad_option_value_exits_nonzero() -> None:
+    res = run("data", "generate", "--customers", "many")
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
