@@ -67,7 +67,7 @@ class Table:
         return f"truth/{self.name}" if self.truth else self.name
 
 
-def C(
+def C(  # noqa: N802 - reads like a column literal in the tables below
     name: str,
     type_: pa.DataType,
     description: str,
@@ -202,7 +202,12 @@ TARIFF_RATES = Table(
     "are in `events`.",
     (
         C("tariff", pa.string(), "tariff", allowed=TARIFFS, nullable=False),
-        C("day_type", pa.string(), "weekday, weekend or all", allowed=("weekday", "weekend", "all")),
+        C(
+            "day_type",
+            pa.string(),
+            "weekday, weekend or all",
+            allowed=("weekday", "weekend", "all"),
+        ),
         C("hour_start", pa.int8(), "first hour (local) the rate applies", min=0, max=23),
         C("hour_end", pa.int8(), "hour (local) the rate stops applying, exclusive", min=1, max=24),
         C("price_per_kwh", pa.float32(), "energy price", min=0, max=10),
@@ -301,8 +306,7 @@ SURVEYS = Table(
 
 OFFERS = Table(
     "offers",
-    "Program offers sent (randomized among eligible customers, so their effect is "
-    "identifiable).",
+    "Program offers sent (randomized among eligible customers, so their effect is identifiable).",
     (
         C("customer_id", pa.string(), "customer", nullable=False),
         C("program", pa.string(), "program offered", allowed=PROGRAMS, nullable=False),
@@ -510,7 +514,9 @@ def render_markdown() -> str:
     """The schema as markdown, for the README and ``wattwise data schema``."""
     lines: list[str] = []
     for t in (*CANONICAL_TABLES, *TRUTH_TABLES):
-        where = f"`{t.relpath()}/`" + (f", partitioned by `{t.partition_by}`" if t.partition_by else "")
+        where = f"`{t.relpath()}/`" + (
+            f", partitioned by `{t.partition_by}`" if t.partition_by else ""
+        )
         key = f" Key: ({', '.join(t.key)})." if t.key else ""
         lines += [f"### {t.name}", "", f"{t.description} {where}.{key}", ""]
         lines += ["| column | type | null | meaning |", "|---|---|---|---|"]
@@ -520,8 +526,33 @@ def render_markdown() -> str:
                 rng = f" [{'' if c.min is None else c.min}, {'' if c.max is None else c.max}]"
             if c.allowed:
                 rng = " {" + ", ".join(c.allowed) + "}"
-            lines.append(
-                f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description}{rng} |"
-            )
+            null = "yes" if c.nullable else "no"
+            lines.append(f"| `{c.name}` | {c.type} | {null} | {c.description}{rng} |")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- importers (issue 4)
+# Tables that only real-data importers write. Kept at the end so the definitions above stay
+# untouched; registered in TABLES below.
+
+HIGHRES_POWER = Table(
+    "highres_power",
+    "Sub-metered power at native resolution (REDD: 3 s), in long form: one row per meter, "
+    "channel and sample. Channel `aggregate` is the whole-house mains; circuit channels keep "
+    "their source code (e.g. `FRE`, `LI2`) and `appliance` maps them to the canonical list "
+    "(null where none fits, e.g. outlets). REDD kept no absolute dates: `ts` counts from the "
+    "documented epoch 2011-04-16T00:00Z and `t_seconds` keeps the original offset.",
+    (
+        C("meter_id", pa.string(), "meter (house)", nullable=False),
+        C("ts", TS, "sample time, UTC (epoch + t_seconds for REDD)", nullable=False),
+        C("t_seconds", pa.int64(), "seconds since the start of the recording", min=0),
+        C("channel", pa.string(), "`aggregate` or the source circuit code", nullable=False),
+        C("appliance", pa.string(), "canonical appliance of the circuit", allowed=APPLIANCES),
+        C("watts", pa.float32(), "mean power in the sample", min=0, max=100000),
+    ),
+    key=("meter_id", "channel", "ts"),
+)
+
+IMPORT_TABLES: tuple[Table, ...] = (HIGHRES_POWER,)
+TABLES.update({t.name: t for t in IMPORT_TABLES})

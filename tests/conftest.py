@@ -34,7 +34,9 @@ def tiny_world_config() -> WorldConfig:
 
 
 @pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory, tiny_world_config: WorldConfig) -> GenerateSummary:
+def tiny_world(
+    tmp_path_factory: pytest.TempPathFactory, tiny_world_config: WorldConfig
+) -> GenerateSummary:
     """One tiny synthetic utility (120 homes × 400 days, 30-min) shared by every test."""
     out = tmp_path_factory.mktemp("world") / "synthetic"
     return generate(tiny_world_config, out)

@@ -26,6 +26,12 @@ def daily_stats(reads_sql: str, local_offset_hours: int = 0) -> dict[str, float]
         """
     ).fetchone()
     assert row is not None
-    keys = ["mean_daily_kwh", "median_daily_kwh", "p10_daily_kwh", "p90_daily_kwh",
-            "evening_peak_share", "load_factor"]
+    keys = [
+        "mean_daily_kwh",
+        "median_daily_kwh",
+        "p10_daily_kwh",
+        "p90_daily_kwh",
+        "evening_peak_share",
+        "load_factor",
+    ]
     return dict(zip(keys, (float(v) for v in row), strict=True))

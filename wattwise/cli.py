@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     except _exception_types("ClickException") as exc:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", 2))
-    except (*_exception_types("Abort"), KeyboardInterrupt):
+    except _exception_types("Abort") + (KeyboardInterrupt,):
         err_console.print("aborted")
         sys.exit(130)
     except WattwiseError as exc:

@@ -89,7 +89,9 @@ def simulate_billing(
     daily_imp, daily_exp, cost = monthly_costs(kwh_import, kwh_export, pop.region, prices, clock)
     tar = cfg.tariffs
     tariff_day = tariff_by_month[:, clock.month_of_day]  # (n, D)
-    energy_cost = np.take_along_axis(cost.transpose(1, 0, 2), tariff_day[:, None, :].astype(np.intp), 1)[:, 0]
+    energy_cost = np.take_along_axis(
+        cost.transpose(1, 0, 2), tariff_day[:, None, :].astype(np.intp), 1
+    )[:, 0]
     day_amount = energy_cost + tar.standing_charge_per_day - daily_exp * tar.export_credit
 
     move_out = np.full(n, NEVER, np.int64)
@@ -105,7 +107,9 @@ def simulate_billing(
     contacts: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "channel": [], "kind": []}
     outages: dict[str, list[np.ndarray]] = {"cust": [], "start_us": [], "minutes": []}
     surveys: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "satisfaction": []}
-    snap: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "month", "churned", "p90", "hazard")}
+    snap: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("cust", "month", "churned", "p90", "hazard")
+    }
     ps, eng = pop.price_sensitivity, pop.engagement
     low_income = pop.income == 0
     balance = np.zeros(n, np.float32)
@@ -129,7 +133,9 @@ def simulate_billing(
             pay_day[paid, m - 1] = s + 21 + dl[paid]
             pay_amount[:, m - 1] = np.where(paid, bill + 0.5 * balance, 0)
             days_late[:, m - 1] = np.where(paid, dl, 0)
-            balance = np.where(paid, 0.5 * balance, balance + np.where(active, bill, 0)).astype(np.float32)
+            balance = np.where(paid, 0.5 * balance, balance + np.where(active, bill, 0)).astype(
+                np.float32
+            )
             arrears[:, m - 1] = balance
         lo, hi = max(0, m - 3), m
         comp3 = complaints[:, lo:hi].sum(axis=1)
@@ -173,8 +179,10 @@ def simulate_billing(
         lam = {
             ("call", "billing"): 0.05 + 0.5 * excess,
             ("call", "outage_report"): 0.3 * outage_n[:, m],
-            ("call", "complaint"): 0.012 + 0.35 * np.clip(shock - 1.25, 0, 3)
-            + 0.15 * (outage_min[:, m] > 240) + 0.05 * (balance > 0),
+            ("call", "complaint"): 0.012
+            + 0.35 * np.clip(shock - 1.25, 0, 3)
+            + 0.15 * (outage_min[:, m] > 240)
+            + 0.05 * (balance > 0),
             ("web", "login"): 2.5 * eng**1.5,
             ("app", "login"): 1.5 * eng**2,
             ("email", "inquiry"): 0.04 + 0.1 * eng,
@@ -190,9 +198,15 @@ def simulate_billing(
             contacts["kind"].append(np.full(c.size, kind))
         respond = active & (rng.random(n) < 0.08)
         new_sat = np.clip(
-            np.round(pop.satisfaction0 - 1.2 * complaints[:, m] - 0.4 * outage_n[:, lo : m + 1].sum(axis=1)
-                     - 1.5 * np.clip(shock - 1, 0, 2) + rng.normal(0, 1, n)),
-            0, 10,
+            np.round(
+                pop.satisfaction0
+                - 1.2 * complaints[:, m]
+                - 0.4 * outage_n[:, lo : m + 1].sum(axis=1)
+                - 1.5 * np.clip(shock - 1, 0, 2)
+                + rng.normal(0, 1, n)
+            ),
+            0,
+            10,
         ).astype(np.float32)
         sat = np.where(respond, new_sat, sat)
         r = np.flatnonzero(respond)
@@ -204,7 +218,9 @@ def simulate_billing(
     snaps_abs = day0 + mstart
     cust = np.concatenate(snap["cust"])
     month = np.concatenate(snap["month"])
-    churned = (move_out[cust] > snaps_abs[month]) & (move_out[cust] <= snaps_abs[month] + HORIZON_DAYS)
+    churned = (move_out[cust] > snaps_abs[month]) & (
+        move_out[cust] <= snaps_abs[month] + HORIZON_DAYS
+    )
     # final bills: only days before move-out are billed
     day_abs = day0 + np.arange(cfg.days)
     billed = day_abs[None, :] < move_out[:, None]
@@ -265,6 +281,10 @@ def competitor_gap(clock: Clock, rng: np.random.Generator) -> np.ndarray:
     gap = np.clip(0.03 + np.cumsum(rng.normal(0, 0.012, M)), -0.05, 0.15).astype(np.float32)
     cfg = clock.cfg
     if cfg.scenario == "price_rise":
-        first = next(i for i, m in enumerate(clock.months) if m >= cfg.effective_scenario_start.replace(day=1))
+        first = next(
+            i
+            for i, m in enumerate(clock.months)
+            if m >= cfg.effective_scenario_start.replace(day=1)
+        )
         gap[first:] += 0.12
     return gap

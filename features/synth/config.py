@@ -116,9 +116,8 @@ class WorldConfig(_Cfg):
         names = [r.name for r in self.regions]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate region names: {names}")
-        if self.scenario_start is not None:
-            if not (self.start < self.scenario_start < self.end):
-                raise ValueError("scenario_start must fall after start and before the end")
+        if self.scenario_start is not None and not (self.start < self.scenario_start < self.end):
+            raise ValueError("scenario_start must fall after start and before the end")
         return self
 
     @property
@@ -150,11 +149,13 @@ def load_world_config(
     data = read_yaml(src)
     data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
     if regions:
-        known = {r.get("name"): r for r in data.get("regions", []) if isinstance(r, dict)}
+        known = {str(r.get("name")): r for r in data.get("regions", []) if isinstance(r, dict)}
         missing = [r for r in regions if r not in known]
         if missing:
             from wattwise.errors import ConfigError
 
-            raise ConfigError(f"{src}: regions: unknown region(s) {missing}; known: {sorted(known)}")
+            raise ConfigError(
+                f"{src}: regions: unknown region(s) {missing}; known: {sorted(known)}"
+            )
         data["regions"] = [known[r] for r in regions]
     return validate(WorldConfig, data, str(src))

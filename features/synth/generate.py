@@ -28,7 +28,13 @@ from features.synth.billing import HORIZON_DAYS, competitor_gap, price_arrays, s
 from features.synth.clock import Clock, build_clock
 from features.synth.config import WorldConfig
 from features.synth.loads import chunk_loads
-from features.synth.population import INCOME_BANDS, NEVER, Population, days_since_epoch, generate_population
+from features.synth.population import (
+    INCOME_BANDS,
+    NEVER,
+    Population,
+    days_since_epoch,
+    generate_population,
+)
 from features.synth.programs import Events, Programs, apply_ev_wave, plan_events, simulate_programs
 from features.synth.weather import Weather, generate_weather
 from features.tables import conform, table, table_dir, write_table
@@ -107,7 +113,9 @@ class GenerateSummary:
 def _prepare_out(out_dir: Path) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not (out_dir / MANIFEST).exists():
-            raise WattwiseError(f"{out_dir} exists and is not a synthetic dataset; refusing to overwrite it")
+            raise WattwiseError(
+                f"{out_dir} exists and is not a synthetic dataset; refusing to overwrite it"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -145,8 +153,19 @@ def generate(cfg: WorldConfig, out_dir: Path, *, show_progress: bool = False) ->
         "weekend": np.take_along_axis(clock.weekend, clock.day_index.astype(np.intp), 1),
     }
     truth_sample = np.random.default_rng(seeds[3]).random(pop.n) < cfg.appliance_truth_share
-    _CTX = _Ctx(cfg, clock, pop, progs, events, region_arrays, price_arrays(clock),
-                competitor_gap(clock, rng), in_dr, out_dir, truth_sample)
+    _CTX = _Ctx(
+        cfg,
+        clock,
+        pop,
+        progs,
+        events,
+        region_arrays,
+        price_arrays(clock),
+        competitor_gap(clock, rng),
+        in_dr,
+        out_dir,
+        truth_sample,
+    )
     n_chunks = -(-cfg.customers // cfg.chunk_customers)
     workers = min(cfg.workers or os.cpu_count() or 1, n_chunks)
     results: list[dict[str, Any]] = []
@@ -198,10 +217,28 @@ def _run_chunk(i: int) -> dict[str, Any]:
     ev = ctx.events
     part_rows = np.flatnonzero((ev.part_cust >= a) & (ev.part_cust < b))
     part_local = ev.part_cust[part_rows] - a
-    loads = chunk_loads(pop, clock, ctx.region_arrays, ctx.progs.tariff_by_month[a:b],
-                        ctx.progs.efficiency_since[a:b], ev, part_rows, part_local, rng)
-    bill = simulate_billing(pop, clock, loads.kwh_import, loads.kwh_export, ctx.prices, ctx.gap,
-                            ctx.progs.tariff_by_month[a:b], ctx.in_dr[a:b], rng)
+    loads = chunk_loads(
+        pop,
+        clock,
+        ctx.region_arrays,
+        ctx.progs.tariff_by_month[a:b],
+        ctx.progs.efficiency_since[a:b],
+        ev,
+        part_rows,
+        part_local,
+        rng,
+    )
+    bill = simulate_billing(
+        pop,
+        clock,
+        loads.kwh_import,
+        loads.kwh_export,
+        ctx.prices,
+        ctx.gap,
+        ctx.progs.tariff_by_month[a:b],
+        ctx.in_dr[a:b],
+        rng,
+    )
     day0 = days_since_epoch(cfg.start)
     step_day = day0 + np.arange(T) // spd
     alive = step_day[None, :] < bill.move_out[:, None]
@@ -213,7 +250,9 @@ def _run_chunk(i: int) -> dict[str, Any]:
     out["bad_reads"] = _bad_reads_table(bad, meter_ids, clock)
     out["quarantined"] = Counter({reason: int(q["row"].size) for reason, q in quarantine.items()})
     has_solar = pop.solar_since < NEVER
-    out["readings"] = _write_reads(ctx.out_dir, i, clock, kwh, loads.kwh_export, valid, extra, has_solar, meter_ids)
+    out["readings"] = _write_reads(
+        ctx.out_dir, i, clock, kwh, loads.kwh_export, valid, extra, has_solar, meter_ids
+    )
     _write_quarantine(ctx.out_dir, i, clock, quarantine, meter_ids)
     out.update(_appliance_truth(ctx, i, loads, alive, meter_ids, a, b))
     out.update(_billing_tables(bill, clock, cust_ids, a))
@@ -223,7 +262,9 @@ def _run_chunk(i: int) -> dict[str, Any]:
 
 def _bad_reads(
     cfg: WorldConfig, clock: Clock, kwh: np.ndarray, alive: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+) -> tuple[
+    np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]
+]:
     """Inject meter problems, then validate like an ingest would.
 
     Gaps remove reads; spikes stay (they are plausible values that only anomaly features can
@@ -282,7 +323,11 @@ def _bad_reads(
     valid &= ~neg
     # a second read for an occupied (meter, interval) cell is a duplicate
     occupied = valid[dr, ds]
-    quarantine["duplicate meter_id/ts"] = {"row": dr[occupied], "step": ds[occupied], "kwh": extra_val[occupied]}
+    quarantine["duplicate meter_id/ts"] = {
+        "row": dr[occupied],
+        "step": ds[occupied],
+        "kwh": extra_val[occupied],
+    }
     extra = {"row": dr[~occupied], "step": ds[~occupied], "kwh": extra_val[~occupied]}
     return valid, bad, extra, quarantine
 
@@ -291,14 +336,19 @@ def _bad_reads_table(bad: dict[str, np.ndarray], meter_ids: np.ndarray, clock: C
     kinds = list(bad)
     rows = np.concatenate([bad[k][0] for k in kinds]) if kinds else np.zeros(0, np.int64)
     steps = np.concatenate([bad[k][1] for k in kinds]) if kinds else np.zeros(0, np.int64)
-    kind = np.concatenate([np.full(bad[k].shape[1], k) for k in kinds]) if kinds else np.zeros(0, str)
+    kind = (
+        np.concatenate([np.full(bad[k].shape[1], k) for k in kinds]) if kinds else np.zeros(0, str)
+    )
     return pa.table({"meter_id": meter_ids[rows], "ts": _ts(clock.ts_us[steps]), "kind": kind})
 
 
 def _month_bounds(clock: Clock) -> list[tuple[str, int, int]]:
     spd = clock.cfg.steps_per_day
     starts = list(clock.month_starts_day * spd) + [clock.n_steps]
-    return [(m.strftime("%Y-%m"), int(starts[k]), int(starts[k + 1])) for k, m in enumerate(clock.months)]
+    return [
+        (m.strftime("%Y-%m"), int(starts[k]), int(starts[k + 1]))
+        for k, m in enumerate(clock.months)
+    ]
 
 
 def _write_reads(
@@ -331,7 +381,9 @@ def _write_reads(
         solar = has_solar[rows]
         data = pa.table(
             {
-                "meter_id": pa.DictionaryArray.from_arrays(pa.array(rows.astype(np.int32)), dictionary),
+                "meter_id": pa.DictionaryArray.from_arrays(
+                    pa.array(rows.astype(np.int32)), dictionary
+                ),
                 "ts": _ts(clock.ts_us[steps]),
                 "kwh": pa.array(np.round(imp, 4), pa.float32()),
                 "kwh_export": pa.array(np.round(exp, 4), pa.float32(), mask=~solar),
@@ -361,7 +413,11 @@ def _write_month(out_dir: Path, name: str, data: pa.Table, chunk: int, month: st
 
 
 def _write_quarantine(
-    out_dir: Path, chunk: int, clock: Clock, quarantine: dict[str, dict[str, np.ndarray]], meter_ids: np.ndarray
+    out_dir: Path,
+    chunk: int,
+    clock: Clock,
+    quarantine: dict[str, dict[str, np.ndarray]],
+    meter_ids: np.ndarray,
 ) -> None:
     parts = [(reason, q) for reason, q in quarantine.items() if q["row"].size]
     if not parts:
@@ -383,8 +439,9 @@ def _write_quarantine(
     pq.write_table(data, d / f"chunk-{chunk:05d}.parquet")
 
 
-def _appliance_truth(ctx: _Ctx, chunk: int, loads: Any, alive: np.ndarray, meter_ids: np.ndarray,
-                     a: int, b: int) -> dict[str, Any]:
+def _appliance_truth(
+    ctx: _Ctx, chunk: int, loads: Any, alive: np.ndarray, meter_ids: np.ndarray, a: int, b: int
+) -> dict[str, Any]:
     """Monthly appliance kWh for every home; per-interval loads for the sub-metered panel."""
     clock = ctx.clock
     bounds = _month_bounds(clock)
@@ -410,7 +467,9 @@ def _appliance_truth(ctx: _Ctx, chunk: int, loads: Any, alive: np.ndarray, meter
             v = sub_alive[:, s:e]
             rows, cols = np.nonzero(v)
             data = {
-                "meter_id": pa.DictionaryArray.from_arrays(pa.array(rows.astype(np.int32)), dictionary),
+                "meter_id": pa.DictionaryArray.from_arrays(
+                    pa.array(rows.astype(np.int32)), dictionary
+                ),
                 "ts": _ts(clock.ts_us[s + cols]),
             }
             for k, arr in comps.items():
@@ -450,7 +509,10 @@ def _billing_tables(bill: Any, clock: Clock, cust_ids: np.ndarray, a: int) -> di
     contacts = pa.table(
         {
             "customer_id": cust_ids[c["cust"].astype(np.int64)],
-            "ts": _ts(c["day"].astype(np.int64) * US_PER_DAY + (c["cust"].astype(np.int64) * 7919 % 86400) * 1_000_000),
+            "ts": _ts(
+                c["day"].astype(np.int64) * US_PER_DAY
+                + (c["cust"].astype(np.int64) * 7919 % 86400) * 1_000_000
+            ),
             "channel": c["channel"].astype(str),
             "kind": c["kind"].astype(str),
         }
@@ -482,12 +544,24 @@ def _billing_tables(bill: Any, clock: Clock, cust_ids: np.ndarray, a: int) -> di
             "hazard": pa.array(cs["hazard"], pa.float32()),
         }
     )
-    return {"bills": bills, "payments": payments, "contacts": contacts, "outages": outages,
-            "surveys": surveys, "churn": churn}
+    return {
+        "bills": bills,
+        "payments": payments,
+        "contacts": contacts,
+        "outages": outages,
+        "surveys": surveys,
+        "churn": churn,
+    }
 
 
-def _event_effects(ctx: _Ctx, loads: Any, part_rows: np.ndarray, alive: np.ndarray,
-                   cust_ids: np.ndarray, meter_ids: np.ndarray) -> pa.Table:
+def _event_effects(
+    ctx: _Ctx,
+    loads: Any,
+    part_rows: np.ndarray,
+    alive: np.ndarray,
+    cust_ids: np.ndarray,
+    meter_ids: np.ndarray,
+) -> pa.Table:
     ev = ctx.events
     cust, steps = loads.effect_cust, loads.effect_step
     keep = alive[cust, steps]
@@ -495,7 +569,9 @@ def _event_effects(ctx: _Ctx, loads: Any, part_rows: np.ndarray, alive: np.ndarr
     rows = part_rows[part]
     return pa.table(
         {
-            "event_id": np.array(ev.ids, dtype=object)[ev.part_event[rows]].astype(str) if rows.size else np.zeros(0, str),
+            "event_id": np.array(ev.ids, dtype=object)[ev.part_event[rows]].astype(str)
+            if rows.size
+            else np.zeros(0, str),
             "customer_id": cust_ids[cust],
             "meter_id": meter_ids[cust],
             "ts": _ts(ctx.clock.ts_us[steps]),
@@ -527,114 +603,230 @@ def _write_global(
     regions = np.array([r.name for r in cfg.regions])
     zones = np.array([r.climate_zone for r in cfg.regions])
     last_tariff = progs.tariff_by_month[:, -1]
-    segment = np.char.add(np.array(INCOME_BANDS)[pop.income], np.char.add("_", np.array(DWELLING_TYPES)[pop.dwelling]))
+    segment = np.char.add(
+        np.array(INCOME_BANDS)[pop.income], np.char.add("_", np.array(DWELLING_TYPES)[pop.dwelling])
+    )
 
     def write(name: str, data: pa.Table) -> None:
         write_table(out_dir, name, conform(table(name), data))
         summary.rows[name] = data.num_rows
 
-    write("customers", pa.table({
-        "customer_id": cust_ids, "premise_id": ids("P", idx), "region": regions[pop.region],
-        "climate_zone": zones[pop.region], "dwelling_type": np.array(DWELLING_TYPES)[pop.dwelling],
-        "floor_area_m2": np.round(pop.floor_area, 1), "build_year": pop.build_year,
-        "occupants": pop.occupants, "heating_fuel": np.array(HEATING_FUELS)[pop.fuel],
-        "has_ac": pop.has_ac, "has_pool": pop.has_pool,
-        "has_ev": pop.ev_since < np.minimum(end_day, move_out), "ev_since": _date(np.where(pop.ev_since < end_day, pop.ev_since, NEVER)),
-        "has_solar": pop.solar_since < np.minimum(end_day, move_out),
-        "solar_kw": pa.array(pop.solar_kw, mask=pop.solar_since >= end_day),
-        "solar_since": _date(np.where(pop.solar_since < end_day, pop.solar_since, NEVER)),
-        "smart_thermostat": pop.smart_thermostat, "income_band": np.array(INCOME_BANDS)[pop.income],
-        "segment": segment, "tenure_start": _date(pop.tenure_start), "tariff": np.array(TARIFFS)[last_tariff],
-        "consent_marketing": pop.consent_marketing, "consent_email": pop.consent_email,
-        "consent_sms": pop.consent_sms, "consent_data_sharing": pop.consent_data_sharing,
-        "move_in": _date(pop.tenure_start), "move_out": _date(move_out),
-        "source": np.full(n, "synthetic"),
-    }))
-    write("meters", pa.table({
-        "meter_id": meter_ids, "customer_id": cust_ids, "premise_id": ids("P", idx),
-        "service_kind": np.full(n, "electric"), "interval_minutes": np.full(n, cfg.interval_minutes, np.int16),
-        "unit": np.full(n, "kWh"),
-        "timezone": np.array([f"Etc/GMT{-r.utc_offset_hours:+d}" for r in cfg.regions])[pop.region],
-        "installed_at": _ts(np.full(n, clock.ts_us[0])),
-    }))
+    write(
+        "customers",
+        pa.table(
+            {
+                "customer_id": cust_ids,
+                "premise_id": ids("P", idx),
+                "region": regions[pop.region],
+                "climate_zone": zones[pop.region],
+                "dwelling_type": np.array(DWELLING_TYPES)[pop.dwelling],
+                "floor_area_m2": np.round(pop.floor_area, 1),
+                "build_year": pop.build_year,
+                "occupants": pop.occupants,
+                "heating_fuel": np.array(HEATING_FUELS)[pop.fuel],
+                "has_ac": pop.has_ac,
+                "has_pool": pop.has_pool,
+                "has_ev": pop.ev_since < np.minimum(end_day, move_out),
+                "ev_since": _date(np.where(pop.ev_since < end_day, pop.ev_since, NEVER)),
+                "has_solar": pop.solar_since < np.minimum(end_day, move_out),
+                "solar_kw": pa.array(pop.solar_kw, mask=pop.solar_since >= end_day),
+                "solar_since": _date(np.where(pop.solar_since < end_day, pop.solar_since, NEVER)),
+                "smart_thermostat": pop.smart_thermostat,
+                "income_band": np.array(INCOME_BANDS)[pop.income],
+                "segment": segment,
+                "tenure_start": _date(pop.tenure_start),
+                "tariff": np.array(TARIFFS)[last_tariff],
+                "consent_marketing": pop.consent_marketing,
+                "consent_email": pop.consent_email,
+                "consent_sms": pop.consent_sms,
+                "consent_data_sharing": pop.consent_data_sharing,
+                "move_in": _date(pop.tenure_start),
+                "move_out": _date(move_out),
+                "source": np.full(n, "synthetic"),
+            }
+        ),
+    )
+    write(
+        "meters",
+        pa.table(
+            {
+                "meter_id": meter_ids,
+                "customer_id": cust_ids,
+                "premise_id": ids("P", idx),
+                "service_kind": np.full(n, "electric"),
+                "interval_minutes": np.full(n, cfg.interval_minutes, np.int16),
+                "unit": np.full(n, "kWh"),
+                "timezone": np.array([f"Etc/GMT{-r.utc_offset_hours:+d}" for r in cfg.regions])[
+                    pop.region
+                ],
+                "installed_at": _ts(np.full(n, clock.ts_us[0])),
+            }
+        ),
+    )
     write("weather", weather.table)
     write("tariff_rates", _tariff_rates(cfg))
     E = len(events.ids)
-    write("events", pa.table({
-        "event_id": np.array(events.ids, dtype=str) if E else np.zeros(0, str), "kind": np.full(E, "dr"),
-        "region": regions[events.region] if E else np.zeros(0, str),
-        "start": _ts(clock.ts_us[0] + events.start_step * (cfg.interval_minutes * 60_000_000)),
-        "end": _ts(clock.ts_us[0] + events.end_step * (cfg.interval_minutes * 60_000_000)),
-        "notified_at": _ts(clock.ts_us[0] + events.notified_step * (cfg.interval_minutes * 60_000_000)),
-        "incentive_per_kwh": events.incentive, "price_per_kwh": pa.nulls(E, pa.float32()),
-    }))
+    write(
+        "events",
+        pa.table(
+            {
+                "event_id": np.array(events.ids, dtype=str) if E else np.zeros(0, str),
+                "kind": np.full(E, "dr"),
+                "region": regions[events.region] if E else np.zeros(0, str),
+                "start": _ts(
+                    clock.ts_us[0] + events.start_step * (cfg.interval_minutes * 60_000_000)
+                ),
+                "end": _ts(clock.ts_us[0] + events.end_step * (cfg.interval_minutes * 60_000_000)),
+                "notified_at": _ts(
+                    clock.ts_us[0] + events.notified_step * (cfg.interval_minutes * 60_000_000)
+                ),
+                "incentive_per_kwh": events.incentive,
+                "price_per_kwh": pa.nulls(E, pa.float32()),
+            }
+        ),
+    )
     ev_day = start_day + (events.start_step // cfg.steps_per_day)
-    keep = move_out[events.part_cust] > ev_day[events.part_event] if events.part_cust.size else np.zeros(0, bool)
-    write("event_participants", pa.table({
-        "event_id": np.array(events.ids, dtype=str)[events.part_event[keep]] if E else np.zeros(0, str),
-        "customer_id": cust_ids[events.part_cust[keep]], "called": events.part_called[keep],
-    }))
+    keep = (
+        move_out[events.part_cust] > ev_day[events.part_event]
+        if events.part_cust.size
+        else np.zeros(0, bool)
+    )
+    write(
+        "event_participants",
+        pa.table(
+            {
+                "event_id": np.array(events.ids, dtype=str)[events.part_event[keep]]
+                if E
+                else np.zeros(0, str),
+                "customer_id": cust_ids[events.part_cust[keep]],
+                "called": events.part_called[keep],
+            }
+        ),
+    )
     for name in ("bills", "payments", "contacts", "outages", "surveys"):
         write(name, pa.concat_tables([r[name] for r in results]))
     o = progs.offers
     oc = o.column("customer_idx").to_numpy()
     od = o.column("sent_day").to_numpy()
     ok = od < move_out[oc]
-    write("offers", pa.table({
-        "customer_id": cust_ids[oc[ok]], "program": o.column("program").filter(ok).cast(pa.string()),
-        "sent_at": _ts(od[ok] * US_PER_DAY + 9 * 3_600_000_000), "channel": o.column("channel").filter(ok),
-    }))
+    write(
+        "offers",
+        pa.table(
+            {
+                "customer_id": cust_ids[oc[ok]],
+                "program": o.column("program").filter(ok).cast(pa.string()),
+                "sent_at": _ts(od[ok] * US_PER_DAY + 9 * 3_600_000_000),
+                "channel": o.column("channel").filter(ok),
+            }
+        ),
+    )
     en = progs.enrollments
     ec = en.column("customer_idx").to_numpy()
     ed = en.column("enrolled_day").to_numpy()
     ee = np.minimum(en.column("ended_day").to_numpy(), move_out[ec])
     ok = ed < move_out[ec]
-    write("enrollments", pa.table({
-        "customer_id": cust_ids[ec[ok]], "program": en.column("program").filter(ok).cast(pa.string()),
-        "enrolled_at": _ts(ed[ok] * US_PER_DAY), "ended_at": _ts_masked(ee[ok]),
-    }))
+    write(
+        "enrollments",
+        pa.table(
+            {
+                "customer_id": cust_ids[ec[ok]],
+                "program": en.column("program").filter(ok).cast(pa.string()),
+                "enrolled_at": _ts(ed[ok] * US_PER_DAY),
+                "ended_at": _ts_masked(ee[ok]),
+            }
+        ),
+    )
     churn = pa.concat_tables([r["churn"] for r in results])
     snap = churn.column("snapshot_us").to_numpy()
     observed = snap + HORIZON_DAYS * US_PER_DAY <= end_day * US_PER_DAY
-    write("churn_labels", pa.table({
-        "customer_id": churn.column("customer_id").filter(observed), "snapshot": _ts(snap[observed]),
-        "churned": churn.column("churned").filter(observed),
-        "horizon_days": np.full(int(observed.sum()), HORIZON_DAYS, np.int16),
-    }))
+    write(
+        "churn_labels",
+        pa.table(
+            {
+                "customer_id": churn.column("customer_id").filter(observed),
+                "snapshot": _ts(snap[observed]),
+                "churned": churn.column("churned").filter(observed),
+                "horizon_days": np.full(int(observed.sum()), HORIZON_DAYS, np.int16),
+            }
+        ),
+    )
     # ---- truth
-    write("churn_probability", pa.table({
-        "customer_id": churn.column("customer_id"), "snapshot": _ts(snap),
-        "p_churn_90d": churn.column("p_churn_90d"), "hazard": churn.column("hazard"),
-    }))
+    write(
+        "churn_probability",
+        pa.table(
+            {
+                "customer_id": churn.column("customer_id"),
+                "snapshot": _ts(snap),
+                "p_churn_90d": churn.column("p_churn_90d"),
+                "hazard": churn.column("hazard"),
+            }
+        ),
+    )
     t = progs.truth
     tc = t.column("customer_idx").to_numpy()
     ts_day = t.column("snapshot_day").to_numpy()
     ok = ts_day < move_out[tc]
-    write("enrollment_probability", pa.table({
-        "customer_id": cust_ids[tc[ok]], "program": t.column("program").filter(ok).cast(pa.string()),
-        "snapshot": _ts(ts_day[ok] * US_PER_DAY), "p_no_offer": t.column("p_no_offer").filter(ok),
-        "p_offer": t.column("p_offer").filter(ok), "offered": t.column("offered").filter(ok),
-    }))
+    write(
+        "enrollment_probability",
+        pa.table(
+            {
+                "customer_id": cust_ids[tc[ok]],
+                "program": t.column("program").filter(ok).cast(pa.string()),
+                "snapshot": _ts(ts_day[ok] * US_PER_DAY),
+                "p_no_offer": t.column("p_no_offer").filter(ok),
+                "p_offer": t.column("p_offer").filter(ok),
+                "offered": t.column("offered").filter(ok),
+            }
+        ),
+    )
     for name in ("appliance_monthly", "event_effects", "bad_reads"):
         write(name, pa.concat_tables([r[name] for r in results]))
     scen = [] if cfg.scenario == "none" else [cfg.scenario]
-    write("scenarios", pa.table({
-        "scenario": pa.array(scen, pa.string()),
-        "start": _ts(np.array([days_since_epoch(cfg.effective_scenario_start) * US_PER_DAY] * len(scen), np.int64)),
-        "params": pa.array([json.dumps({"scenario": s}) for s in scen], pa.string()),
-    }))
-    write("customer_traits", pa.table({
-        "customer_id": cust_ids, "heat_setpoint_c": pop.heat_sp, "cool_setpoint_c": pop.cool_sp,
-        "ua_kw_per_k": pop.ua, "flexibility": pop.flexibility, "price_sensitivity": pop.price_sensitivity,
-        "engagement": pop.engagement,
-    }))
-    summary.rows["appliance_loads"] = sum(
-        pq.ParquetFile(p).metadata.num_rows for p in (out_dir / "truth" / "appliance_loads").rglob("*.parquet")
-    ) if (out_dir / "truth" / "appliance_loads").exists() else 0
+    write(
+        "scenarios",
+        pa.table(
+            {
+                "scenario": pa.array(scen, pa.string()),
+                "start": _ts(
+                    np.array(
+                        [days_since_epoch(cfg.effective_scenario_start) * US_PER_DAY] * len(scen),
+                        np.int64,
+                    )
+                ),
+                "params": pa.array([json.dumps({"scenario": s}) for s in scen], pa.string()),
+            }
+        ),
+    )
+    write(
+        "customer_traits",
+        pa.table(
+            {
+                "customer_id": cust_ids,
+                "heat_setpoint_c": pop.heat_sp,
+                "cool_setpoint_c": pop.cool_sp,
+                "ua_kw_per_k": pop.ua,
+                "flexibility": pop.flexibility,
+                "price_sensitivity": pop.price_sensitivity,
+                "engagement": pop.engagement,
+            }
+        ),
+    )
+    summary.rows["appliance_loads"] = (
+        sum(
+            pq.ParquetFile(p).metadata.num_rows
+            for p in (out_dir / "truth" / "appliance_loads").rglob("*.parquet")
+        )
+        if (out_dir / "truth" / "appliance_loads").exists()
+        else 0
+    )
 
 
 def _ts_masked(days: np.ndarray) -> pa.Array:
-    return pa.array(np.where(days >= NEVER, 0, days) * US_PER_DAY, pa.timestamp("us", tz="UTC"), mask=days >= NEVER)
+    return pa.array(
+        np.where(days >= NEVER, 0, days) * US_PER_DAY,
+        pa.timestamp("us", tz="UTC"),
+        mask=days >= NEVER,
+    )
 
 
 def _tariff_rates(cfg: WorldConfig) -> pa.Table:
@@ -650,18 +842,24 @@ def _tariff_rates(cfg: WorldConfig) -> pa.Table:
     if t.peak_end < 24:
         rows.insert(3, ("tou", "weekday", t.peak_end, 24, t.tou_offpeak))
     valid_from = [(cfg.start - np.datetime64("1970-01-01", "D").astype(object)).days] * len(rows)
-    out = pa.table({
-        "tariff": [r[0] for r in rows], "day_type": [r[1] for r in rows],
-        "hour_start": pa.array([r[2] for r in rows], pa.int8()), "hour_end": pa.array([r[3] for r in rows], pa.int8()),
-        "price_per_kwh": pa.array([r[4] for r in rows], pa.float32()),
-        "standing_charge_per_day": pa.array([t.standing_charge_per_day] * len(rows), pa.float32()),
-        "valid_from": pa.array(valid_from, pa.date32()),
-    })
+    out = pa.table(
+        {
+            "tariff": [r[0] for r in rows],
+            "day_type": [r[1] for r in rows],
+            "hour_start": pa.array([r[2] for r in rows], pa.int8()),
+            "hour_end": pa.array([r[3] for r in rows], pa.int8()),
+            "price_per_kwh": pa.array([r[4] for r in rows], pa.float32()),
+            "standing_charge_per_day": pa.array(
+                [t.standing_charge_per_day] * len(rows), pa.float32()
+            ),
+            "valid_from": pa.array(valid_from, pa.date32()),
+        }
+    )
     if cfg.scenario == "price_rise":
         vf = (cfg.effective_scenario_start - np.datetime64("1970-01-01", "D").astype(object)).days
-        risen = out.set_column(4, "price_per_kwh", pa.array([r[4] * 1.25 for r in rows], pa.float32()))
+        risen = out.set_column(
+            4, "price_per_kwh", pa.array([r[4] * 1.25 for r in rows], pa.float32())
+        )
         risen = risen.set_column(6, "valid_from", pa.array([vf] * len(rows), pa.date32()))
         out = pa.concat_tables([out, risen])
     return out
-
-

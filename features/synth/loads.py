@@ -7,9 +7,9 @@ are drawn per home-day and laid down sparsely.
 
 - base: always-on load, ``base_kw`` with 6 % noise.
 - refrigerator: compressor duty cycle rising with indoor temperature and activity.
-- hvac: a one-node thermal model. Heat loss ``UA × (setpoint − gains − T_eff)`` (``T_eff`` is outdoor
-  temperature through a 3-hour lag, the envelope's mass), setpoints set back while the home is
-  asleep or away; electric resistance (COP 1), heat pump (COP falling in the cold), gas or
+- hvac: a one-node thermal model. Heat loss ``UA × (setpoint − gains − T_eff)``, where
+  ``T_eff`` is outdoor temperature through a 3-hour lag (the envelope's mass); setpoints
+  are set back while the home is asleep or away; electric resistance (COP 1), heat pump (COP falling in the cold), gas or
   oil furnace fans (5 % of the heat), and AC (COP 3.2) with a solar gain term.
 - water_heater, cooking: daily energy targets spread by routine-shaped probabilities of
   4.5 kW / 2 kW element runs.
@@ -35,18 +35,238 @@ from features.synth.programs import Events
 
 H = np.array  # shorthand for the hourly templates below
 # Activity (at home and awake) by hour, for commuters, home-all-day and late risers.
-ACT_WEEKDAY = np.stack([
-    H([.05, .04, .04, .04, .05, .15, .5, .8, .35, .1, .08, .08, .1, .08, .08, .1, .3, .65, .9, .95, .9, .8, .5, .15]),
-    H([.05, .04, .04, .04, .05, .1, .3, .65, .6, .55, .55, .6, .65, .55, .5, .55, .65, .8, .9, .9, .85, .75, .45, .12]),
-    H([.3, .15, .06, .04, .04, .04, .05, .1, .3, .55, .4, .15, .1, .1, .1, .15, .3, .6, .85, .9, .9, .85, .75, .55]),
-])
-ACT_WEEKEND = np.stack([
-    H([.1, .05, .04, .04, .04, .05, .1, .3, .6, .75, .7, .65, .7, .6, .55, .6, .7, .85, .9, .9, .85, .75, .55, .2]),
-    H([.08, .05, .04, .04, .04, .06, .2, .5, .7, .7, .65, .65, .7, .6, .6, .65, .75, .85, .9, .9, .85, .7, .45, .15]),
-    H([.4, .2, .08, .04, .04, .04, .04, .06, .1, .3, .55, .7, .7, .65, .6, .65, .7, .85, .9, .9, .9, .85, .75, .6]),
-])
-MEALS = H([0, 0, 0, 0, 0, 0, .3, 1, .6, .1, .05, .2, .7, .3, .05, .05, .2, .9, 1, .6, .2, .05, 0, 0])
-WATER = H([.05, .02, .02, .02, .05, .3, 1, 1, .6, .3, .2, .2, .25, .2, .2, .2, .3, .5, .7, .8, .7, .5, .3, .1])
+ACT_WEEKDAY = np.stack(
+    [
+        H(
+            [
+                0.05,
+                0.04,
+                0.04,
+                0.04,
+                0.05,
+                0.15,
+                0.5,
+                0.8,
+                0.35,
+                0.1,
+                0.08,
+                0.08,
+                0.1,
+                0.08,
+                0.08,
+                0.1,
+                0.3,
+                0.65,
+                0.9,
+                0.95,
+                0.9,
+                0.8,
+                0.5,
+                0.15,
+            ]
+        ),
+        H(
+            [
+                0.05,
+                0.04,
+                0.04,
+                0.04,
+                0.05,
+                0.1,
+                0.3,
+                0.65,
+                0.6,
+                0.55,
+                0.55,
+                0.6,
+                0.65,
+                0.55,
+                0.5,
+                0.55,
+                0.65,
+                0.8,
+                0.9,
+                0.9,
+                0.85,
+                0.75,
+                0.45,
+                0.12,
+            ]
+        ),
+        H(
+            [
+                0.3,
+                0.15,
+                0.06,
+                0.04,
+                0.04,
+                0.04,
+                0.05,
+                0.1,
+                0.3,
+                0.55,
+                0.4,
+                0.15,
+                0.1,
+                0.1,
+                0.1,
+                0.15,
+                0.3,
+                0.6,
+                0.85,
+                0.9,
+                0.9,
+                0.85,
+                0.75,
+                0.55,
+            ]
+        ),
+    ]
+)
+ACT_WEEKEND = np.stack(
+    [
+        H(
+            [
+                0.1,
+                0.05,
+                0.04,
+                0.04,
+                0.04,
+                0.05,
+                0.1,
+                0.3,
+                0.6,
+                0.75,
+                0.7,
+                0.65,
+                0.7,
+                0.6,
+                0.55,
+                0.6,
+                0.7,
+                0.85,
+                0.9,
+                0.9,
+                0.85,
+                0.75,
+                0.55,
+                0.2,
+            ]
+        ),
+        H(
+            [
+                0.08,
+                0.05,
+                0.04,
+                0.04,
+                0.04,
+                0.06,
+                0.2,
+                0.5,
+                0.7,
+                0.7,
+                0.65,
+                0.65,
+                0.7,
+                0.6,
+                0.6,
+                0.65,
+                0.75,
+                0.85,
+                0.9,
+                0.9,
+                0.85,
+                0.7,
+                0.45,
+                0.15,
+            ]
+        ),
+        H(
+            [
+                0.4,
+                0.2,
+                0.08,
+                0.04,
+                0.04,
+                0.04,
+                0.04,
+                0.06,
+                0.1,
+                0.3,
+                0.55,
+                0.7,
+                0.7,
+                0.65,
+                0.6,
+                0.65,
+                0.7,
+                0.85,
+                0.9,
+                0.9,
+                0.9,
+                0.85,
+                0.75,
+                0.6,
+            ]
+        ),
+    ]
+)
+MEALS = H(
+    [
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0.3,
+        1,
+        0.6,
+        0.1,
+        0.05,
+        0.2,
+        0.7,
+        0.3,
+        0.05,
+        0.05,
+        0.2,
+        0.9,
+        1,
+        0.6,
+        0.2,
+        0.05,
+        0,
+        0,
+    ]
+)
+WATER = H(
+    [
+        0.05,
+        0.02,
+        0.02,
+        0.02,
+        0.05,
+        0.3,
+        1,
+        1,
+        0.6,
+        0.3,
+        0.2,
+        0.2,
+        0.25,
+        0.2,
+        0.2,
+        0.2,
+        0.3,
+        0.5,
+        0.7,
+        0.8,
+        0.7,
+        0.5,
+        0.3,
+        0.1,
+    ]
+)
 WH_KW = 4.5
 COOK_KW = 2.0
 
@@ -139,7 +359,7 @@ def chunk_loads(
     weekend = pick(region_arrays["weekend"])
     offset = np.array([r.utc_offset_hours * sph for r in cfg.regions], np.int64)[reg]
     utc_day = np.arange(T) // spd  # UTC day per interval (for install / enrollment dates)
-    day0 = int((clock.ts_us[0] // 86_400_000_000))
+    day0 = int(clock.ts_us[0] // 86_400_000_000)
 
     # routine: activity per interval, with vacations (1-2 trips a year)
     a_wd = _per_home_profile(_hourly_to_steps(ACT_WEEKDAY, spd), pop.archetype, pop.shift_steps)
@@ -152,7 +372,9 @@ def chunk_loads(
         s = rng.integers(0, max(D - 5, 1), n)[:, None]
         length = rng.integers(5, 15, n)[:, None]
         away |= (dgrid >= s) & (dgrid < s + length) & (trips[:, None] > _)
-    home = np.where(np.take_along_axis(away, np.broadcast_to(day, (n, T)), 1), np.float32(0.05), np.float32(1.0))
+    home = np.where(
+        np.take_along_axis(away, np.broadcast_to(day, (n, T)), 1), np.float32(0.05), np.float32(1.0)
+    )
     act *= home
     z = rng.standard_normal((n, T), dtype=np.float32)
 
@@ -165,18 +387,27 @@ def chunk_loads(
     asleep_or_away = act < 0.2
     heat_set = pop.heat_sp[:, None] - pop.setback[:, None] * asleep_or_away
     cool_set = pop.cool_sp[:, None] + pop.setback[:, None] * asleep_or_away * (act < 0.1)
-    ua = np.where(utc_day[None, :] + day0 >= efficiency_since[:, None], np.float32(0.88), np.float32(1.0))
+    ua = np.where(
+        utc_day[None, :] + day0 >= efficiency_since[:, None], np.float32(0.88), np.float32(1.0)
+    )
     ua *= pop.ua[:, None]
     # internal and solar gains shift the balance points: ~3 K for heating, ~2 K for cooling
     heat_th = np.clip(ua * (heat_set - 3.0 - temp), 0, pop.ua[:, None] * 25)
-    cool_th = np.clip(ua * (temp + 0.002 * ghi + 2.0 - cool_set), 0, pop.ua[:, None] * 15) * pop.has_ac[:, None]
+    cool_th = (
+        np.clip(ua * (temp + 0.002 * ghi + 2.0 - cool_set), 0, pop.ua[:, None] * 15)
+        * pop.has_ac[:, None]
+    )
     fuel = pop.fuel
     cop_hp = np.clip(2.2 + 0.06 * temp, 1.4, 4.0)
     heat_e = np.where(
         (fuel == HEATING_FUELS.index("heat_pump"))[:, None],
         heat_th / cop_hp,
-        heat_th * np.select(
-            [fuel == HEATING_FUELS.index("electric_resistance"), fuel == HEATING_FUELS.index("none")],
+        heat_th
+        * np.select(
+            [
+                fuel == HEATING_FUELS.index("electric_resistance"),
+                fuel == HEATING_FUELS.index("none"),
+            ],
             [1.0, 0.0],
             0.05,
         ).astype(np.float32)[:, None],
@@ -184,9 +415,15 @@ def chunk_loads(
     comp["hvac"] = (heat_e + cool_th / 3.2) * dt * (1 + 0.05 * z)
 
     # water heating and cooking: daily energy spread by routine-shaped run probabilities
-    season = np.float32(1.0) + 0.2 * np.cos(2 * np.pi * (utc_day + day0 - 15) / 365.25).astype(np.float32)
-    water = np.broadcast_to(_hourly_to_steps(WATER / WATER.sum(), spd).astype(np.float32)[tod], (n, T))
-    meals = np.broadcast_to(_hourly_to_steps(MEALS / MEALS.sum(), spd).astype(np.float32)[tod], (n, T))
+    season = np.float32(1.0) + 0.2 * np.cos(2 * np.pi * (utc_day + day0 - 15) / 365.25).astype(
+        np.float32
+    )
+    water = np.broadcast_to(
+        _hourly_to_steps(WATER / WATER.sum(), spd).astype(np.float32)[tod], (n, T)
+    )
+    meals = np.broadcast_to(
+        _hourly_to_steps(MEALS / MEALS.sum(), spd).astype(np.float32)[tod], (n, T)
+    )
     for name, kw, daily, shape, has in (
         ("water_heater", WH_KW, 1.2 + 1.1 * pop.occupants, water, pop.electric_wh),
         ("cooking", COOK_KW, 0.5 + 0.25 * pop.occupants, meals, pop.electric_cooking),
@@ -209,34 +446,58 @@ def chunk_loads(
     local_days = D
     home_day = np.where(away, 0.05, 1.0)
     tod_h = rng.integers(9, 21, (n, local_days)) * sph
-    laundry_e = (0.5 + 2.0 * pop.electric_dryer).astype(np.float32)[:, None] * rng.uniform(0.7, 1.3, (n, local_days)).astype(np.float32)
+    laundry_e = (0.5 + 2.0 * pop.electric_dryer).astype(np.float32)[:, None] * rng.uniform(
+        0.7, 1.3, (n, local_days)
+    ).astype(np.float32)
     comp["laundry"] = _runs(
-        rng, np.minimum(0.9, (0.8 + 0.7 * pop.occupants[:, None]) / 7) * home_day,
-        tod_h, laundry_e, np.full(n, 2 * sph), offset, spd, T,
+        rng,
+        np.minimum(0.9, (0.8 + 0.7 * pop.occupants[:, None]) / 7) * home_day,
+        tod_h,
+        laundry_e,
+        np.full(n, 2 * sph),
+        offset,
+        spd,
+        T,
     )
     dw_start = rng.integers(19, 23, (n, local_days)) * sph
     comp["dishwasher"] = _runs(
-        rng, (np.minimum(0.9, 0.35 + 0.1 * pop.occupants) * pop.has_dishwasher)[:, None] * home_day,
-        dw_start, np.full((n, local_days), 1.1, np.float32), np.full(n, max(1, round(1.5 * sph))), offset, spd, T,
+        rng,
+        (np.minimum(0.9, 0.35 + 0.1 * pop.occupants) * pop.has_dishwasher)[:, None] * home_day,
+        dw_start,
+        np.full((n, local_days), 1.1, np.float32),
+        np.full(n, max(1, round(1.5 * sph))),
+        offset,
+        spd,
+        T,
     )
     # pool pump: from 09:00 local, 4 h in the cold up to 9 h in the heat
     pool_hours = np.clip(4 + 5 * (temp - 12) / 12, 4, 9)
-    pool_on = ((tod >= 9 * sph) & (tod < 9 * sph + pool_hours * sph)).astype(np.float32) * (1.1 * dt)
+    pool_on = ((tod >= 9 * sph) & (tod < 9 * sph + pool_hours * sph)).astype(np.float32) * (
+        1.1 * dt
+    )
     comp["pool_pump"] = pop.has_pool.astype(np.float32)[:, None] * pool_on
     # EV: sessions on arrival in the evening, or at midnight on the EV tariff
     days_abs = day0 + np.arange(local_days)[None, :]
     has_ev_day = days_abs >= pop.ev_since[:, None]
     month_idx = clock.month_of_day[np.minimum(np.arange(local_days), cfg.days - 1)]
     ev_tariff_day = tariff_by_month[:, month_idx] == 2  # TARIFFS.index("ev")
-    ev_start = np.where(ev_tariff_day, rng.integers(0, 2, (n, local_days)) * sph // 2,
-                        rng.integers(17, 22, (n, local_days)) * sph)
+    ev_start = np.where(
+        ev_tariff_day,
+        rng.integers(0, 2, (n, local_days)) * sph // 2,
+        rng.integers(17, 22, (n, local_days)) * sph,
+    )
     ev_p = np.where(clock.weekend[reg][:, :local_days], 0.35, 0.55)
     ev_e = pop.ev_session_kwh[:, None] * rng.uniform(0.6, 1.4, (n, local_days)).astype(np.float32)
     k_ev = np.ceil(pop.ev_session_kwh / (pop.ev_kw * dt)).astype(np.int64).clip(1, None)
     comp["ev"] = _runs(rng, ev_p * has_ev_day * home_day, ev_start, ev_e, k_ev, offset, spd, T)
 
-    pv = (pop.solar_kw[:, None] * (ghi / 1000.0) * pop.pv_factor[:, None] * dt
-          * (utc_day[None, :] + day0 >= pop.solar_since[:, None])).astype(np.float32)
+    pv = (
+        pop.solar_kw[:, None]
+        * (ghi / 1000.0)
+        * pop.pv_factor[:, None]
+        * dt
+        * (utc_day[None, :] + day0 >= pop.solar_since[:, None])
+    ).astype(np.float32)
 
     # DR events: called homes shed HVAC and discretionary load, then rebound
     eff = _apply_events(comp, pop, events, part_rows, part_local, T, sph)
@@ -289,5 +550,7 @@ def _apply_events(
     hvac[cust, steps] = hvac[cust, steps] - shed_kwh + rebound
     for a in ("laundry", "dishwasher", "cooking"):
         c = comp[a]
-        c[cust, steps] = np.where(in_event & called, c[cust, steps] * (1 - 0.4 * pop.flexibility[cust]), c[cust, steps])
+        c[cust, steps] = np.where(
+            in_event & called, c[cust, steps] * (1 - 0.4 * pop.flexibility[cust]), c[cust, steps]
+        )
     return cust, steps, part, cf_total

@@ -105,9 +105,9 @@ def generate_population(cfg: WorldConfig, rng: np.random.Generator) -> Populatio
     occupants = (1 + rng.poisson(1.5, n)).clip(1, 8).astype(np.int8)
     u = rng.random(n)
     fuel = np.zeros(n, np.int8)
-    for z, mix in FUEL_MIX.items():
+    for z, zone_mix in FUEL_MIX.items():
         m = zone_of == z
-        fuel[m] = np.searchsorted(np.cumsum(mix), u[m] * 0.999999)
+        fuel[m] = np.searchsorted(np.cumsum(zone_mix), u[m] * 0.999999)
     has_ac = rng.random(n) < np.vectorize(AC_RATE.get)(zone_of)
     detached = dwelling <= 1
     has_pool = detached & (rng.random(n) < np.vectorize(POOL_RATE.get)(zone_of) * 1.8)
@@ -177,7 +177,9 @@ def generate_population(cfg: WorldConfig, rng: np.random.Generator) -> Populatio
         cool_sp=cool_sp,
         setback=rng.uniform(0.5, 3.5, n).astype(np.float32),
         ua=ua,
-        flexibility=(rng.beta(2.2, 3.0, n) * np.where(smart, 1.3, 1.0)).clip(0, 0.95).astype(np.float32),
+        flexibility=(rng.beta(2.2, 3.0, n) * np.where(smart, 1.3, 1.0))
+        .clip(0, 0.95)
+        .astype(np.float32),
         price_sensitivity=rng.lognormal(0, 0.45, n).astype(np.float32),
         engagement=engagement,
         satisfaction0=rng.normal(7.4, 1.3, n).clip(0, 10).astype(np.float32),

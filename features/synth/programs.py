@@ -55,16 +55,30 @@ class Programs:
     truth: pa.Table
 
 
-def _logits(pop: Population, ev_now: np.ndarray, hot: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _logits(
+    pop: Population, ev_now: np.ndarray, hot: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Baseline logit and offer effect (both per customer) for each program."""
     eng, inc, smart = pop.engagement, pop.income, pop.smart_thermostat
     big = (pop.floor_area - 120.0) / 100.0
     return {
-        "efficiency_rebate": (-5.3 + 1.5 * eng + 0.3 * (inc == 2) + 0.3 * big, -0.4 + 2.6 * eng + 0.5 * big),
-        "tou_rate": (-5.7 + 1.2 * eng + 0.5 * ev_now + 0.3 * smart, -0.2 + 1.8 * eng + 0.8 * ev_now),
+        "efficiency_rebate": (
+            -5.3 + 1.5 * eng + 0.3 * (inc == 2) + 0.3 * big,
+            -0.4 + 2.6 * eng + 0.5 * big,
+        ),
+        "tou_rate": (
+            -5.7 + 1.2 * eng + 0.5 * ev_now + 0.3 * smart,
+            -0.2 + 1.8 * eng + 0.8 * ev_now,
+        ),
         "ev_rate": (-3.4 + 1.0 * eng, 0.3 + 1.5 * eng),
-        "solar": (-6.2 + 0.9 * (inc == 2) + 0.6 * eng + 0.4 * hot, 0.1 + 1.2 * (inc == 2) + 0.8 * hot),
-        "demand_response": (-5.5 + 1.4 * eng + 0.6 * smart + 0.4 * pop.has_ac, -0.6 + 2.4 * eng + 1.0 * smart),
+        "solar": (
+            -6.2 + 0.9 * (inc == 2) + 0.6 * eng + 0.4 * hot,
+            0.1 + 1.2 * (inc == 2) + 0.8 * hot,
+        ),
+        "demand_response": (
+            -5.5 + 1.4 * eng + 0.6 * smart + 0.4 * pop.has_ac,
+            -0.6 + 2.4 * eng + 1.0 * smart,
+        ),
         "budget_billing": (-5.9 + 0.9 * (inc == 0), 0.2 + 1.0 * (inc == 0)),
         "paperless": (-4.7 + 2.0 * eng, 0.2 + 1.4 * eng),
     }
@@ -82,7 +96,9 @@ def simulate_programs(pop: Population, clock: Clock, rng: np.random.Generator) -
     flat, tou, ev = (TARIFFS.index(t) for t in ("flat", "tou", "ev"))
     hot = np.array([r.climate_zone == "hot_dry" for r in cfg.regions])[pop.region]
     detached = pop.dwelling <= DWELLING_TYPES.index("semi_detached")
-    elec_heat = np.isin(pop.fuel, [HEATING_FUELS.index("electric_resistance"), HEATING_FUELS.index("heat_pump")])
+    elec_heat = np.isin(
+        pop.fuel, [HEATING_FUELS.index("electric_resistance"), HEATING_FUELS.index("heat_pump")]
+    )
     dr_eligible = pop.has_ac | elec_heat | pop.smart_thermostat
 
     enrolled = {p: np.zeros(n, bool) for p in PROGRAMS}
@@ -101,10 +117,14 @@ def simulate_programs(pop: Population, clock: Clock, rng: np.random.Generator) -
         enrolled[p] |= m
         enrolled_at[p][m] = np.maximum(pop.tenure_start[m], start - rng.integers(30, 1500, m.sum()))
     dr_until = np.full(n, NEVER, np.int64)
-    efficiency_since = np.where(enrolled["efficiency_rebate"], enrolled_at["efficiency_rebate"], NEVER)
+    efficiency_since = np.where(
+        enrolled["efficiency_rebate"], enrolled_at["efficiency_rebate"], NEVER
+    )
 
     offer_rows: list[tuple[np.ndarray, int, np.ndarray]] = []
-    truth_cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "prog", "snap", "p0", "p1", "off")}
+    truth_cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("cust", "prog", "snap", "p0", "p1", "off")
+    }
     prev_offer = {p: np.zeros(n, bool) for p in PROGRAMS}
     for m in range(M):
         s, e = int(mdays[m]), int(mdays[m + 1])
@@ -153,7 +173,9 @@ def simulate_programs(pop: Population, clock: Clock, rng: np.random.Generator) -
             elif p == "efficiency_rebate":
                 efficiency_since[jidx] = when + 30
         # a few DR participants drop out each month
-        drop = enrolled["demand_response"] & (dr_until == NEVER) & (enrolled_at["demand_response"] < s)
+        drop = (
+            enrolled["demand_response"] & (dr_until == NEVER) & (enrolled_at["demand_response"] < s)
+        )
         drop &= rng.random(n) < 0.01
         dr_until[drop] = s + rng.integers(0, max(e - s, 1), drop.sum())
 
@@ -182,7 +204,9 @@ def simulate_programs(pop: Population, clock: Clock, rng: np.random.Generator) -
     )
 
 
-def _offers_table(rows: list[tuple[np.ndarray, int, np.ndarray]], rng: np.random.Generator) -> pa.Table:
+def _offers_table(
+    rows: list[tuple[np.ndarray, int, np.ndarray]], rng: np.random.Generator
+) -> pa.Table:
     if rows:
         cust = np.concatenate([r[0] for r in rows])
         prog = np.concatenate([np.full(r[0].size, r[1], np.int32) for r in rows])
@@ -211,7 +235,9 @@ def _enrollments_table(enrolled_at: dict[str, np.ndarray], dr_until: np.ndarray)
     return pa.table(
         {
             "customer_idx": np.concatenate(cust).astype(np.int64),
-            "program": pa.DictionaryArray.from_arrays(pa.array(np.concatenate(prog)), pa.array(PROGRAMS)),
+            "program": pa.DictionaryArray.from_arrays(
+                pa.array(np.concatenate(prog)), pa.array(PROGRAMS)
+            ),
             "enrolled_day": np.concatenate(at).astype(np.int64),
             "ended_day": np.concatenate(until).astype(np.int64),
         }
@@ -235,7 +261,9 @@ class Events:
     part_called: np.ndarray  # called (treated) or held back (control)
 
 
-def plan_events(pop: Population, progs: Programs, clock: Clock, weather: Weather, rng: np.random.Generator) -> Events:
+def plan_events(
+    pop: Population, progs: Programs, clock: Clock, weather: Weather, rng: np.random.Generator
+) -> Events:
     """Call events on the hottest summer and coldest winter weekdays of each region."""
     cfg = clock.cfg
     spd = cfg.steps_per_day
@@ -245,7 +273,10 @@ def plan_events(pop: Population, progs: Programs, clock: Clock, weather: Weather
     for r, reg in enumerate(cfg.regions):
         workday = ~clock.weekend[r, : cfg.days]
         workday[0] = False  # no notice possible before the data starts
-        for season, count, cooling in (((6, 7, 8, 9), cfg.dr.summer_events, True), ((12, 1, 2), cfg.dr.winter_events, False)):
+        for season, count, cooling in (
+            ((6, 7, 8, 9), cfg.dr.summer_events, True),
+            ((12, 1, 2), cfg.dr.winter_events, False),
+        ):
             pool = np.flatnonzero(np.isin(months, season) & workday)
             if pool.size == 0 or count == 0:
                 continue
@@ -281,7 +312,7 @@ def plan_events(pop: Population, progs: Programs, clock: Clock, weather: Weather
         parts_e.append(np.full(members.size, i, np.int32))
         parts_c.append(members)
         parts_called.append(called)
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))  # noqa: E731
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
     return Events(
         region=region,
         start_step=start,

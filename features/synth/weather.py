@@ -57,7 +57,9 @@ def generate_weather(clock: Clock, rng: np.random.Generator) -> Weather:
     temp = np.empty((R, T), np.float32)
     ghi = np.empty((R, T), np.float32)
     hum = np.empty((R, T), np.float32)
-    s_start = clock.day_dates.index(cfg.effective_scenario_start) if cfg.scenario == "heat_wave" else -1
+    s_start = (
+        clock.day_dates.index(cfg.effective_scenario_start) if cfg.scenario == "heat_wave" else -1
+    )
     for r, reg in enumerate(cfg.regions):
         day = clock.day_index[r]
         hour = clock.hour[r]
@@ -81,13 +83,17 @@ def generate_weather(clock: Clock, rng: np.random.Generator) -> Weather:
         if s_start >= 0:
             events[s_start : s_start + HEAT_WAVE_DAYS] += HEAT_WAVE_DELTA_C
         clear = rng.beta(5.0, 1.8, D).astype(np.float32)
-        seasonal = reg.mean_temp_c - reg.seasonal_amplitude_c * np.cos(2 * np.pi * (doy - 15) / 365.25)
+        seasonal = reg.mean_temp_c - reg.seasonal_amplitude_c * np.cos(
+            2 * np.pi * (doy - 15) / 365.25
+        )
         # interpolate daily terms to intervals (linear between local-day midpoints)
         frac_day = day + (hour / 24.0) - 0.5
         daily = (seasonal + front + events).astype(np.float32)
         daily_t = np.interp(frac_day, np.arange(D), daily).astype(np.float32)
         clear_t = clear[day]
-        diurnal = reg.diurnal_amplitude_c * (0.5 + 0.5 * clear_t) * np.cos(2 * np.pi * (hour - 15) / 24)
+        diurnal = (
+            reg.diurnal_amplitude_c * (0.5 + 0.5 * clear_t) * np.cos(2 * np.pi * (hour - 15) / 24)
+        )
         temp[r] = daily_t + diurnal
         # clear-sky irradiance from solar elevation
         lat = np.deg2rad(reg.latitude)
@@ -126,7 +132,9 @@ def _hourly_table(clock: Clock, temp: np.ndarray, ghi: np.ndarray, hum: np.ndarr
     region = np.repeat(np.arange(R, dtype=np.int32), H)
     return pa.table(
         {
-            "region": pa.DictionaryArray.from_arrays(pa.array(region), pa.array(names)).cast(pa.string()),
+            "region": pa.DictionaryArray.from_arrays(pa.array(region), pa.array(names)).cast(
+                pa.string()
+            ),
             "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
             "temperature_c": pa.array(np.round(hourly(temp), 2), pa.float32()),
             "ghi_wm2": pa.array(np.round(hourly(ghi), 1), pa.float32()),

@@ -30,7 +30,9 @@ def test_every_group_has_help() -> None:
 
 
 def test_bad_config_path_is_one_line_without_traceback(tmp_path: Path) -> None:
-    res = run("data", "generate", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o"))
+    res = run(
+        "data", "generate", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")
+    )
     assert res.returncode != 0
     assert "Traceback" not in res.stderr
     assert "config file not found" in res.stderr

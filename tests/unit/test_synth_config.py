@@ -39,9 +39,20 @@ def test_overrides_apply() -> None:
 
 def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "wattwise.cli", "data", "generate", "--customers", "-3",
-         "--out", str(tmp_path / "w")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "wattwise.cli",
+            "data",
+            "generate",
+            "--customers",
+            "-3",
+            "--out",
+            str(tmp_path / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 2
     assert "customers" in res.stderr and "Traceback" not in res.stderr

@@ -57,7 +57,9 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
     assert (tmp_path / "precious.txt").exists()
 
 
-@pytest.mark.parametrize("t", [t for t in CANONICAL_TABLES if t.name != "interval_reads"], ids=lambda t: t.name)
+@pytest.mark.parametrize(
+    "t", [t for t in CANONICAL_TABLES if t.name != "interval_reads"], ids=lambda t: t.name
+)
 def test_canonical_tables_pass_validation(tiny_world: GenerateSummary, t) -> None:
     d = tiny_world.out_dir / t.relpath()
     if not d.exists():
@@ -192,7 +194,10 @@ def test_offers_move_enrollment(tiny_world: GenerateSummary) -> None:
 def test_scenarios_shift_what_they_say(tmp_path: Path) -> None:
     base = {**SMALL, "days": 120, "start": "2024-05-01"}
     generate(load_world_config(**base), tmp_path / "base")
-    generate(load_world_config(**base, scenario="heat_wave", scenario_start="2024-07-01"), tmp_path / "hw")
+    generate(
+        load_world_config(**base, scenario="heat_wave", scenario_start="2024-07-01"),
+        tmp_path / "hw",
+    )
     w0 = read_table(tmp_path / "base", "weather").to_pandas()
     w1 = read_table(tmp_path / "hw", "weather").to_pandas()
     diff = w1.temperature_c - w0.temperature_c
