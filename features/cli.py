@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from features.ingest.cli import import_command
+from features.ingest.cli import export_command, import_command
 from wattwise.cli_state import state
 from wattwise.typer_app import group
 
@@ -15,6 +15,7 @@ data_app = group("Canonical tables: generate the synthetic utility, import real 
 features_app = group("Feature pipeline and Feast: build, apply, materialize, training sets.")
 
 data_app.command("import")(import_command)
+data_app.command("export")(export_command)
 
 
 @data_app.command("generate")

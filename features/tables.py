@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -86,8 +87,10 @@ def _checks_sql(tdef: Table) -> str:
             whens.append(f"WHEN {q} IS NOT NULL AND {q} NOT IN ({vals}) THEN 'unknown {c.name}'")
     if tdef.key:
         keys = ", ".join(f'"{k}"' for k in tdef.key)
-        whens.append(f"WHEN row_number() OVER (PARTITION BY {keys} ORDER BY __rowid) > 1 "
-                     f"THEN 'duplicate {'/'.join(tdef.key)}'")
+        whens.append(
+            f"WHEN row_number() OVER (PARTITION BY {keys} ORDER BY __rowid) > 1 "
+            f"THEN 'duplicate {'/'.join(tdef.key)}'"
+        )
     if not whens:
         return "NULL"
     return "CASE " + " ".join(whens) + " END"
@@ -99,10 +102,12 @@ def validate(tdef: Table, data: pa.Table) -> ValidationResult:
     Duplicates keep the first occurrence and quarantine the rest.
     """
     if data.num_rows == 0:
-        return ValidationResult(tdef.name, data, data.append_column("reason", pa.array([], pa.string())))
+        return ValidationResult(
+            tdef.name, data, data.append_column("reason", pa.array([], pa.string()))
+        )
     con = duckdb.connect()
     try:
-        con.register("src", data.append_column("__rowid", pa.array(range(data.num_rows), pa.int64())))
+        con.register("src", data.append_column("__rowid", pa.array(np.arange(data.num_rows))))
         cols = ", ".join(f'"{c}"' for c in tdef.column_names)
         res = con.execute(
             f"SELECT {cols}, {_checks_sql(tdef)} AS reason FROM src ORDER BY __rowid"
@@ -155,19 +160,26 @@ def write_table(dataset_dir: Path, name: str, data: pa.Table, *, overwrite: bool
         months = pc.strftime(data.column("ts"), format="%Y-%m")
         for m in pc.unique(months).to_pylist():
             sub = data.filter(pc.equal(months, m))
-            write_parts(dataset_dir, name, sub, part=f"part-{uuid.uuid4().hex[:8]}", partition_value=m)
+            write_parts(
+                dataset_dir, name, sub, part=f"part-{uuid.uuid4().hex[:8]}", partition_value=m
+            )
     else:
         write_parts(dataset_dir, name, data)
 
 
 def read_table(
-    dataset_dir: Path, name: str, columns: list[str] | None = None, filter: pc.Expression | None = None
+    dataset_dir: Path,
+    name: str,
+    columns: list[str] | None = None,
+    filter: pc.Expression | None = None,
 ) -> pa.Table:
     """Read a table as arrow, cast to its canonical schema (dictionary ids become strings)."""
     tdef = table(name)
     d = table_dir(dataset_dir, name)
     if not d.exists():
-        raise DataError(f"table {name!r} not found under {dataset_dir} (generate or import data first)")
+        raise DataError(
+            f"table {name!r} not found under {dataset_dir} (generate or import data first)"
+        )
     ds = pads.dataset(d, format="parquet", partitioning="hive")
     got = ds.to_table(columns=columns or tdef.column_names, filter=filter)
     if columns:
