@@ -9,8 +9,9 @@ are drawn per home-day and laid down sparsely.
 - refrigerator: compressor duty cycle rising with indoor temperature and activity.
 - hvac: a one-node thermal model. Heat loss ``UA × (setpoint − gains − T_eff)``, where
   ``T_eff`` is outdoor temperature through a 3-hour lag (the envelope's mass); setpoints
-  are set back while the home is asleep or away; electric resistance (COP 1), heat pump (COP falling in the cold), gas or
-  oil furnace fans (5 % of the heat), and AC (COP 3.2) with a solar gain term.
+  are set back while the home is asleep or away; electric resistance (COP 1), heat pump
+  (COP falling in the cold), gas or oil furnace fans (5 % of the heat), and AC (COP 3.2)
+  with a solar gain term.
 - water_heater, cooking: daily energy targets spread by routine-shaped probabilities of
   4.5 kW / 2 kW element runs.
 - lighting: ``light_kw × activity × darkness``.
