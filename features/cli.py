@@ -59,6 +59,76 @@ def generate_command(
     typer.echo(summary.render())
 
 
+def _dataset_dir(ctx: typer.Context, dataset: str, data_dir: Path | None) -> Path:
+    return data_dir or state(ctx).settings.data_dir / dataset
+
+
+DATASET_OPT = typer.Option("synthetic", help="Dataset name under the data dir.")
+DATA_DIR_OPT = typer.Option(None, "--data-dir", help="Dataset folder (overrides --dataset).")
+
+
+@features_app.command("build")
+def features_build(
+    ctx: typer.Context,
+    dataset: str = DATASET_OPT,
+    data_dir: Path | None = DATA_DIR_OPT,
+    segment_fit_end: date | None = typer.Option(
+        None, formats=["%Y-%m-%d"], help="Fit load-shape segments on snapshots before this date."
+    ),
+) -> None:
+    """Compute the feature tables (DuckDB) from a dataset's canonical tables."""
+    from features.pipeline import build_features
+
+    summary = build_features(_dataset_dir(ctx, dataset, data_dir), segment_fit_end=segment_fit_end)
+    typer.echo(summary.render())
+
+
+@features_app.command("apply")
+def features_apply(
+    ctx: typer.Context, dataset: str = DATASET_OPT, data_dir: Path | None = DATA_DIR_OPT
+) -> None:
+    """Register entities, feature views and FeatureServices in the dataset's Feast registry."""
+    from features.store import apply
+
+    for line in apply(_dataset_dir(ctx, dataset, data_dir)):
+        typer.echo(f"applied {line}")
+
+
+@features_app.command("materialize")
+def features_materialize(
+    ctx: typer.Context, dataset: str = DATASET_OPT, data_dir: Path | None = DATA_DIR_OPT
+) -> None:
+    """Load the latest feature values into the online store (SQLite)."""
+    from features.store import materialize
+
+    lo, hi = materialize(_dataset_dir(ctx, dataset, data_dir))
+    typer.echo(f"materialized features from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}")
+
+
+@features_app.command("training-set")
+def features_training_set(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="churn, propensity, disaggregation or dr_response."),
+    as_of: date | None = typer.Option(
+        None, formats=["%Y-%m-%d"], help="Only labels fully observed by this date."
+    ),
+    out: Path | None = typer.Option(None, help="Write the training set here (parquet)."),
+    dataset: str = DATASET_OPT,
+    data_dir: Path | None = DATA_DIR_OPT,
+) -> None:
+    """Point-in-time join of a model's labels with its FeatureService."""
+    from features.store import training_set
+
+    df = training_set(_dataset_dir(ctx, dataset, data_dir), model, as_of)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(out, index=False)
+        typer.echo(f"wrote {len(df):,} rows × {df.shape[1]} columns to {out}")
+    else:
+        typer.echo(df.head(20).to_string())
+        typer.echo(f"... {len(df):,} rows × {df.shape[1]} columns")
+
+
 @data_app.command("schema")
 def schema_command() -> None:
     """Print the canonical schema (every table, column, type and meaning) as markdown."""

@@ -1,0 +1,279 @@
+"""The Feast feature store: definitions from the feature tables, apply, materialize, retrieval.
+
+One definition serves training and serving: feature views are generated from the feature
+tables that ``features.pipeline`` writes (one parquet file per group), FeatureServices name
+the views each model reads. Offline retrieval is the point-in-time join of labels with a
+FeatureService on Feast's DuckDB offline store (the default file/dask store silently drops
+entity rows with no data inside the TTL); ``created_timestamp`` is honoured, so a value
+created after a label's time is never joined. Online values come from the SQLite store.
+
+The repo's settings live in ``features/repo/feature_store.yaml``; the registry and the online
+store of each dataset live beside its data (``<dataset>/feast/``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from wattwise.errors import DataError, WattwiseError
+from wattwise.paths import PACKAGE_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from feast import FeatureService, FeatureStore
+
+log = logging.getLogger(__name__)
+
+REPO_DIR = PACKAGE_DIR.parent / "features" / "repo"
+TS, CREATED = "event_timestamp", "created_timestamp"
+ENTITY_KEYS = {"customer_id": "customer", "meter_id": "meter", "premise_id": "premise"}
+# How long a value stays valid for a point-in-time join. Monthly snapshots: a value holds
+# until the next snapshot, plus slack for a late build; older values are not served.
+DEFAULT_TTL_DAYS = 45
+
+# Which feature groups (views) each model's FeatureService reads. A group missing from a
+# dataset (a source without bills has no `billing`) is left out of its services.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "churn_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
+    "propensity_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
+    "disaggregation_v1": ("windows",),
+    "dr_response_v1": ("usage", "peer", "programs", "engagement"),
+}
+MODEL_SERVICE = {
+    "churn": "churn_v1",
+    "propensity": "propensity_v1",
+    "disaggregation": "disaggregation_v1",
+    "dr_response": "dr_response_v1",
+}
+
+
+def _feast_type(t: pa.DataType) -> Any:
+    """Feast dtype of an arrow column type."""
+    from feast import types as ft
+
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return ft.Array(_feast_type(t.value_type))
+    table = [
+        (pa.types.is_float32, ft.Float32),
+        (pa.types.is_floating, ft.Float64),
+        (pa.types.is_int64, ft.Int64),
+        (pa.types.is_integer, ft.Int32),
+        (pa.types.is_boolean, ft.Bool),
+        (pa.types.is_timestamp, ft.UnixTimestamp),
+        (pa.types.is_string, ft.String),
+        (pa.types.is_large_string, ft.String),
+        (pa.types.is_dictionary, ft.String),
+    ]
+    for test, dtype in table:
+        if test(t):
+            return dtype
+    raise DataError(f"feature column type {t} has no Feast equivalent")
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """A feature table on disk: its group name, entity key and feature columns."""
+
+    name: str
+    path: Path
+    key: str
+    features: tuple[tuple[str, pa.DataType], ...]
+
+
+def discover(features_dir: Path) -> list[GroupTable]:
+    """The feature tables in ``features_dir`` (one ``<group>.parquet`` each)."""
+    if not features_dir.is_dir():
+        raise DataError(f"no feature tables at {features_dir}: run `wattwise features build` first")
+    out = []
+    for p in sorted(features_dir.glob("*.parquet")):
+        schema = pq.read_schema(p)
+        keys = [k for k in ENTITY_KEYS if k in schema.names]
+        if not keys or TS not in schema.names:
+            log.warning("skipping %s: no entity key or %s column", p, TS)
+            continue
+        key = keys[0]
+        feats = tuple(
+            (f.name, f.type)
+            for f in schema
+            if f.name not in (key, TS, CREATED) and f.name not in ENTITY_KEYS
+        )
+        out.append(GroupTable(p.stem, p, key, feats))
+    if not out:
+        raise DataError(f"no feature tables in {features_dir}: run `wattwise features build` first")
+    return out
+
+
+def definitions(features_dir: Path, ttl_days: dict[str, int] | None = None) -> list[Any]:
+    """Entities, sources, feature views and FeatureServices for the tables in ``features_dir``."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.data_format import ParquetFormat
+
+    groups = discover(features_dir)
+    entities = {
+        key: Entity(
+            name=name, join_keys=[key], value_type=ValueType.STRING, description=f"{name} ({key})"
+        )
+        for key, name in ENTITY_KEYS.items()
+    }
+    views: dict[str, Any] = {}
+    objs: list[Any] = list(entities.values())
+    for g in groups:
+        src = FileSource(
+            name=f"{g.name}_source",
+            path=str(g.path),
+            timestamp_field=TS,
+            created_timestamp_column=CREATED,
+            file_format=ParquetFormat(),
+        )
+        ttl = timedelta(days=(ttl_days or {}).get(g.name, DEFAULT_TTL_DAYS))
+        view = FeatureView(
+            name=g.name,
+            entities=[entities[g.key]],
+            ttl=ttl,
+            schema=[Field(name=n, dtype=_feast_type(t)) for n, t in g.features],
+            source=src,
+            online=True,
+            description=f"{g.name} features from {g.path.name}; values valid for {ttl.days} days",
+        )
+        views[g.name] = view
+        objs += [src, view]
+    for service, wanted in SERVICES.items():
+        have = [views[v] for v in wanted if v in views]
+        if have:
+            objs.append(
+                FeatureService(name=service, features=have, description=f"features of {service}")
+            )
+    return objs
+
+
+def repo_config(dataset_dir: Path, repo_dir: Path = REPO_DIR) -> Any:
+    """The repo's ``feature_store.yaml`` with this dataset's registry and online store."""
+    from feast.repo_config import RepoConfig
+
+    raw = yaml.safe_load((repo_dir / "feature_store.yaml").read_text())
+    feast_dir = dataset_dir / "feast"
+    feast_dir.mkdir(parents=True, exist_ok=True)
+    raw["registry"] = str(feast_dir / "registry.db")
+    raw.setdefault("online_store", {})["path"] = str(feast_dir / "online.db")
+    raw["repo_path"] = str(repo_dir)
+    return RepoConfig(**raw)
+
+
+def open_store(dataset_dir: Path) -> FeatureStore:
+    """A FeatureStore for one dataset (the registry must have been applied)."""
+    from feast import FeatureStore
+
+    return FeatureStore(config=repo_config(dataset_dir))
+
+
+def apply(dataset_dir: Path, features_dir: Path | None = None) -> list[str]:
+    """Register entities, views and services for a dataset; returns what was applied."""
+    store = open_store(dataset_dir)
+    objs = definitions(features_dir or dataset_dir / "features")
+    store.apply(objs)
+    return [f"{type(o).__name__} {o.name}" for o in objs]
+
+
+def feature_time_range(features_dir: Path) -> tuple[datetime, datetime]:
+    """Earliest and latest event timestamps over every feature table."""
+    import pyarrow.compute as pc
+
+    lo, hi = None, None
+    for g in discover(features_dir):
+        col = pq.read_table(g.path, columns=[TS]).column(TS)
+        mn, mx = pc.min_max(col).values()
+        lo = mn.as_py() if lo is None or mn.as_py() < lo else lo
+        hi = mx.as_py() if hi is None or mx.as_py() > hi else hi
+    if lo is None or hi is None:
+        raise DataError(f"feature tables in {features_dir} are empty")
+    return lo, hi
+
+
+def materialize(dataset_dir: Path, end: datetime | None = None) -> tuple[datetime, datetime]:
+    """Load the latest value of every entity into the online store.
+
+    A full range, not ``materialize_incremental``: a first incremental run only covers the
+    last TTL period before now, which misses historical data.
+    """
+    store = open_store(dataset_dir)
+    lo, hi = feature_time_range(dataset_dir / "features")
+    stop = end or hi + timedelta(seconds=1)
+    store.materialize(lo - timedelta(seconds=1), stop)
+    return lo, stop
+
+
+def service(store: FeatureStore, model: str) -> FeatureService:
+    """The FeatureService of a model name (``churn``) or a service name (``churn_v1``)."""
+    name = MODEL_SERVICE.get(model, model)
+    try:
+        return store.get_feature_service(name)
+    except Exception as exc:  # Feast raises its own not-found errors
+        raise WattwiseError(
+            f"no FeatureService {name!r} in this dataset's registry: run `wattwise features apply`"
+        ) from exc
+
+
+def historical(
+    store: FeatureStore, model: str, entity_df: pd.DataFrame, *, full_feature_names: bool = False
+) -> pd.DataFrame:
+    """Point-in-time join of ``entity_df`` (keys + ``event_timestamp``) with a model's features.
+
+    Every entity row comes back (unknown entities get nulls), in the input order.
+    """
+    import pandas as pd
+
+    if TS not in entity_df.columns:
+        raise DataError(f"entity rows need an {TS!r} column")
+    df = entity_df.copy()
+    df[TS] = pd.to_datetime(df[TS], utc=True)
+    df["__row"] = range(len(df))
+    job = store.get_historical_features(
+        entity_df=df,
+        features=service(store, model),
+        full_feature_names=full_feature_names,
+        filter_by_created_timestamp=True,
+    )
+    out = job.to_df().sort_values("__row").drop(columns="__row").reset_index(drop=True)
+    if len(out) != len(df):
+        raise DataError(f"point-in-time join returned {len(out)} rows for {len(df)} entity rows")
+    return out
+
+
+def online(
+    store: FeatureStore, model: str, keys: Sequence[str], key: str = "customer_id"
+) -> dict[str, list[Any]]:
+    """Latest feature values of ``keys`` from the online store (None for unknown entities)."""
+    rows = [{key: k} for k in keys]
+    return store.get_online_features(features=service(store, model), entity_rows=rows).to_dict()
+
+
+def snapshot_times(values: Iterable[Any]) -> list[datetime]:
+    """Normalise dates/datetimes to timezone-aware UTC datetimes."""
+    out = []
+    for v in values:
+        if isinstance(v, datetime):
+            out.append(v if v.tzinfo else v.replace(tzinfo=UTC))
+        else:
+            out.append(datetime(v.year, v.month, v.day, tzinfo=UTC))
+    return out
+
+
+def training_set(dataset_dir: Path, model: str, as_of: Any = None) -> pd.DataFrame:
+    """A model's training set: its labels joined point-in-time with its FeatureService."""
+    from features.labels import labels
+
+    rows = labels(model, dataset_dir, as_of)
+    if rows.empty:
+        raise DataError(
+            f"no {model} labels in {dataset_dir}" + (f" observed by {as_of}" if as_of else "")
+        )
+    return historical(open_store(dataset_dir), model, rows)
