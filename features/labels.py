@@ -86,8 +86,8 @@ def propensity(dataset_dir: Path, as_of: date | None = None) -> pd.DataFrame:
             on o.customer_id = s.customer_id and o.sent_at >= s.snapshot
            and o.sent_at < s.snapshot + interval 1 month
           group by all)
-        select lab.customer_id, lab.snapshot as event_timestamp, lab.* exclude (customer_id, snapshot),
-               off.* exclude (customer_id, snapshot)
+        select lab.customer_id, lab.snapshot as event_timestamp,
+               lab.* exclude (customer_id, snapshot), off.* exclude (customer_id, snapshot)
         from lab join off using (customer_id, snapshot)
         order by event_timestamp, customer_id
         """
