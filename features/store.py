@@ -43,7 +43,16 @@ DEFAULT_TTL_DAYS = 45
 # Which feature groups (views) each model's FeatureService reads. A group missing from a
 # dataset (a source without bills has no `billing`) is left out of its services.
 SERVICES: dict[str, tuple[str, ...]] = {
-    "churn_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
+    "churn_v1": (
+        "usage",
+        "load_shape",
+        "peer",
+        "rate",
+        "billing",
+        "engagement",
+        "programs",
+        "attributes",
+    ),
     "propensity_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
     "disaggregation_v1": ("windows",),
     "dr_response_v1": ("usage", "peer", "programs", "engagement"),

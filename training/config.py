@@ -1,0 +1,120 @@
+"""Model configs (``configs/models/NAME.yaml``): what differs between models is data.
+
+A config names the FeatureService, the label, the split, the estimator and its search space,
+the metric to optimise, the promotion gate and business costs; the model *spec* (a small
+object in :mod:`training.specs`) says how to turn a training set into X and y and how to
+evaluate. Everything else is one pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wattwise.config import deep_merge, read_yaml, validate
+from wattwise.errors import ConfigError
+from wattwise.paths import configs_dir
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Cfg):
+    """``time``: train on earlier snapshots, validate and test on later ones.
+    ``stratified``: k-fold cross-validation for sources with a single snapshot; a held-out
+    share is the test set.
+    """
+
+    kind: Literal["time", "stratified"] = "time"
+    valid_snapshots: int = Field(1, ge=1)
+    test_snapshots: int = Field(2, ge=1)
+    customer_disjoint: bool = False
+    test_share: float = Field(0.2, gt=0, lt=0.9)
+    folds: int = Field(5, ge=2, le=20)
+
+
+class SearchParam(_Cfg):
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical parameters need choices")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError("numeric parameters need low < high")
+        return self
+
+
+class TuningConfig(_Cfg):
+    trials: int = Field(20, ge=1, le=10_000)
+    timeout_s: float | None = Field(300, gt=0)
+    pruning: bool = True
+    seed: int = 42
+    n_jobs_lightgbm: int = Field(2, ge=1, le=64)
+
+
+class MetricConfig(_Cfg):
+    name: Literal["roc_auc", "pr_auc", "brier", "qini"] = "roc_auc"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class GateConfig(_Cfg):
+    """A candidate replaces the champion when ``metric`` improves by at least ``min_delta``
+    and no guard metric regresses by more than its allowance."""
+
+    metric: str = "roc_auc"
+    higher_is_better: bool = True
+    min_delta: float = 0.0
+    guards: dict[str, float] = {}
+
+
+class BusinessConfig(_Cfg):
+    """Retention economics for churn thresholds: contact cost, value saved, save rate."""
+
+    contact_cost: float = Field(15.0, ge=0)
+    customer_value: float = Field(350.0, gt=0)
+    save_rate: float = Field(0.3, gt=0, le=1)
+
+
+class ModelConfig(_Cfg):
+    name: str
+    spec: Literal["churn", "propensity"]
+    dataset: str = "synthetic"
+    feature_service: str
+    label: str
+    exclude_features: list[str] = []
+    split: SplitConfig = SplitConfig()
+    estimator: dict[str, Any] = {}
+    search_space: dict[str, SearchParam] = {}
+    tuning: TuningConfig = TuningConfig()
+    metric: MetricConfig = MetricConfig()
+    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    promotion: GateConfig = GateConfig()
+    business: BusinessConfig = BusinessConfig()
+    reason_codes: int = Field(3, ge=0, le=20)
+    programs: list[str] = []
+    registered_name: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        """Name in the MLflow registry."""
+        return self.registered_name or self.name
+
+
+def load_model_config(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
+    """Load ``configs/models/<name>.yaml`` (or a path) with overrides; errors name the field."""
+    p = Path(name_or_path)
+    path = p if p.suffix in (".yaml", ".yml") else configs_dir() / "models" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(x.stem for x in (configs_dir() / "models").glob("*.yaml"))
+        raise ConfigError(f"no model config {path} (known models: {', '.join(known)})")
+    data = deep_merge(read_yaml(path), {k: v for k, v in overrides.items() if v is not None})
+    return validate(ModelConfig, data, str(path))

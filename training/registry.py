@@ -1,0 +1,213 @@
+"""The model registry: aliases (@champion, @challenger), gated promotion, history, rollback.
+
+Every alias move is recorded (when, alias, from, to, metrics, reason) in a small SQLite
+table beside the MLflow database, so ``wattwise registry history`` can tell the whole story
+and ``rollback`` knows where to go back to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from wattwise.errors import WattwiseError
+
+if TYPE_CHECKING:
+    from training.config import GateConfig
+    from wattwise.settings import Settings
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+TEST_SET = "eval/test_set.parquet"
+
+
+def _db(settings: Settings) -> sqlite3.Connection:
+    settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(settings.mlruns_dir / "registry_history.db")
+    con.execute(
+        """create table if not exists alias_history (
+             id integer primary key autoincrement, at text not null, model text not null,
+             alias text not null, from_version text, to_version text, metrics text, reason text)"""
+    )
+    return con
+
+
+def record(
+    settings: Settings,
+    model: str,
+    alias: str,
+    from_v: str | None,
+    to_v: str | None,
+    metrics: dict[str, Any],
+    reason: str,
+) -> None:
+    """Append one alias move to the history."""
+    with _db(settings) as con:
+        con.execute(
+            "insert into alias_history (at, model, alias, from_version, to_version, metrics, reason)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            (
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                model,
+                alias,
+                from_v,
+                to_v,
+                json.dumps(metrics, default=float),
+                reason,
+            ),
+        )
+
+
+def history(settings: Settings, model: str) -> list[dict[str, Any]]:
+    """Every alias move of ``model``, oldest first."""
+    with _db(settings) as con:
+        rows = con.execute(
+            "select at, alias, from_version, to_version, metrics, reason from alias_history"
+            " where model = ? order by id",
+            (model,),
+        ).fetchall()
+    return [
+        {
+            "at": r[0],
+            "alias": r[1],
+            "from": r[2],
+            "to": r[3],
+            "metrics": json.loads(r[4] or "{}"),
+            "reason": r[5],
+        }
+        for r in rows
+    ]
+
+
+def alias_version(client: Any, model: str, alias: str) -> str | None:
+    """The version an alias points at, or None."""
+    try:
+        return str(client.get_model_version_by_alias(model, alias).version)
+    except Exception:  # MLflow raises RestException when the alias does not exist
+        return None
+
+
+def move_alias(
+    settings: Settings,
+    client: Any,
+    model: str,
+    alias: str,
+    version: str,
+    metrics: dict[str, Any],
+    reason: str,
+) -> None:
+    """Point ``alias`` at ``version`` and record the move."""
+    prev = alias_version(client, model, alias)
+    client.set_registered_model_alias(model, alias, version)
+    record(settings, model, alias, prev, version, metrics, reason)
+    log.info("%s@%s: %s -> %s (%s)", model, alias, prev, version, reason)
+
+
+def load_test_set(client: Any, model: str, version: str) -> pd.DataFrame:
+    """The test set a version was evaluated on (logged with its run)."""
+    import mlflow
+
+    run_id = client.get_model_version(model, version).run_id
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            p = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=TEST_SET, dst_path=d
+            )
+        except Exception as exc:
+            raise WattwiseError(f"{model} v{version} has no logged test set ({TEST_SET})") from exc
+        return pd.read_parquet(p)
+
+
+def score_version(model: str, version: str, frame: pd.DataFrame) -> np.ndarray:
+    """Probabilities of a registered version on ``frame``."""
+    import mlflow
+
+    m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+    return np.asarray(m.predict(frame)["probability"], dtype=float)
+
+
+@dataclass
+class Promotion:
+    moved: bool
+    reason: str
+    candidate: str
+    champion: str | None
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tuple[bool, str]:
+    """Does the candidate beat the champion by the configured margin without regressions?"""
+    c, h = cand[g.metric], champ[g.metric]
+    delta = (c - h) if g.higher_is_better else (h - c)
+    if not np.isfinite(delta) or delta < g.min_delta:
+        return (
+            False,
+            f"{g.metric} {c:.4f} vs champion {h:.4f}: improvement {delta:+.4f} < required {g.min_delta}",
+        )
+    for m, allowed in g.guards.items():
+        worse = cand[m] - champ[m] if m in ("brier", "ece") else champ[m] - cand[m]
+        if worse > allowed:
+            return False, f"guard {m} regressed by {worse:.4f} > {allowed}"
+    return True, f"{g.metric} {c:.4f} vs champion {h:.4f} (+{delta:.4f} ≥ {g.min_delta})"
+
+
+def promote(
+    settings: Settings, model: str, g: GateConfig, candidate: str | None = None
+) -> Promotion:
+    """Compare a candidate (default @challenger) with @champion on the candidate's test set;
+    move @champion only when the gate passes."""
+    from training.metrics import binary_metrics
+    from training.tracking import setup
+
+    client = setup(settings)
+    cand = candidate or alias_version(client, model, CHALLENGER)
+    if cand is None:
+        raise WattwiseError(f"{model} has no @{CHALLENGER} and no candidate version was given")
+    champ = alias_version(client, model, CHAMPION)
+    test = load_test_set(client, model, cand)
+    y = test.pop("__label__").to_numpy(dtype=float)
+    cm = binary_metrics(y, score_version(model, cand, test))
+    if champ is None:
+        move_alias(
+            settings, client, model, CHAMPION, cand, cm, "first champion: no model to compare with"
+        )
+        return Promotion(True, "first champion", cand, None, cm, {})
+    if champ == cand:
+        return Promotion(False, f"v{cand} is already @{CHAMPION}", cand, champ, cm, cm)
+    hm = binary_metrics(y, score_version(model, champ, test))
+    ok, why = gate(cm, hm, g)
+    if ok:
+        move_alias(settings, client, model, CHAMPION, cand, {"candidate": cm, "champion": hm}, why)
+    else:
+        record(settings, model, "gate-refused", champ, cand, {"candidate": cm, "champion": hm}, why)
+    return Promotion(ok, why, cand, champ, cm, hm)
+
+
+def rollback(settings: Settings, model: str) -> str:
+    """Move @champion back to the version it pointed at before its last move."""
+    from training.tracking import setup
+
+    client = setup(settings)
+    moves = [h for h in history(settings, model) if h["alias"] == CHAMPION]
+    current = alias_version(client, model, CHAMPION)
+    for h in reversed(moves):
+        if h["to"] == current and h["from"]:
+            move_alias(
+                settings, client, model, CHAMPION, h["from"], {}, f"rollback from v{current}"
+            )
+            return str(h["from"])
+    raise WattwiseError(f"{model}: no earlier @{CHAMPION} to roll back to")
+
+
+def tmp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="wattwise-"))

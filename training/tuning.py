@@ -1,0 +1,115 @@
+"""Optuna tuning around the training function (TPE, median pruning, persistent studies).
+
+The objective samples parameters from the config's search space and calls the same fit
+function the final model uses; each trial is a nested MLflow run. Studies live in
+``mlruns/optuna.db`` keyed by model and training-set fingerprint, so an interrupted study
+resumes where it stopped and a finished one is not re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+    from training.config import ModelConfig, SearchParam
+    from wattwise.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[int, float], None]
+FitFn = Callable[[dict[str, Any], Report | None], float]
+
+
+def sample(trial: optuna.Trial, space: dict[str, SearchParam]) -> dict[str, Any]:
+    """Draw one parameter set from the search space."""
+    out: dict[str, Any] = {}
+    for name, p in space.items():
+        if p.type == "float":
+            out[name] = trial.suggest_float(name, float(p.low), float(p.high), log=p.log)  # type: ignore[arg-type]
+        elif p.type == "int":
+            out[name] = trial.suggest_int(name, int(p.low), int(p.high), log=p.log)  # type: ignore[arg-type]
+        else:
+            out[name] = trial.suggest_categorical(name, p.choices)  # type: ignore[arg-type]
+    return out
+
+
+@dataclass
+class TuneResult:
+    best_params: dict[str, Any]
+    best_value: float
+    trials_run: int
+    trials_total: int
+    pruned: int
+    seconds: float
+    study_name: str
+
+
+def tune(
+    cfg: ModelConfig,
+    settings: Settings,
+    fit: FitFn,
+    study_name: str,
+    *,
+    trials: int | None = None,
+    timeout_s: float | None = None,
+    log_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> TuneResult:
+    """Run (or resume) the study until it holds ``trials`` finished trials or time runs out."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t0 = time.perf_counter()
+    storage = f"sqlite:///{settings.mlruns_dir / 'optuna.db'}"
+    maximize = cfg.metric.direction == "maximize"
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        load_if_exists=True,
+        direction="maximize" if maximize else "minimize",
+        sampler=optuna.samplers.TPESampler(
+            seed=cfg.tuning.seed, n_startup_trials=min(8, cfg.tuning.trials)
+        ),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=30)
+        if cfg.tuning.pruning
+        else optuna.pruners.NopPruner(),
+    )
+    target = trials or cfg.tuning.trials
+    done = [t for t in study.trials if t.state.is_finished()]
+    todo = max(0, target - len(done))
+    if not done:
+        study.enqueue_trial({k: v for k, v in cfg.estimator.items() if k in cfg.search_space})
+
+    def objective(trial: optuna.Trial) -> float:
+        params = sample(trial, cfg.search_space)
+
+        def report(step: int, value: float) -> None:
+            trial.report(value if maximize else -value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at iteration {step}")
+
+        return fit(params, report if cfg.tuning.pruning else None)
+
+    callbacks = [lambda s, t: log_trial(t)] if log_trial else []
+    if todo:
+        study.optimize(
+            objective, n_trials=todo, timeout=timeout_s or cfg.tuning.timeout_s, callbacks=callbacks
+        )
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not finished:
+        raise RuntimeError(f"study {study_name} has no completed trial")
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    return TuneResult(
+        best_params=dict(study.best_params),
+        best_value=float(study.best_value),
+        trials_run=len(study.trials) - len(done),
+        trials_total=len(study.trials),
+        pruned=pruned,
+        seconds=time.perf_counter() - t0,
+        study_name=study_name,
+    )
