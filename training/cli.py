@@ -47,6 +47,34 @@ def train_churn(
     typer.echo(res.render())
 
 
+@train_app.command("propensity")
+def train_propensity_cmd(
+    ctx: typer.Context,
+    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
+    timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Dataset folder (default: data/synthetic)."
+    ),
+    seed: int | None = typer.Option(None, help="Sampler seed (default: the config's)."),
+    promote: bool = typer.Option(True, help="Run the promotion gate after training."),
+) -> None:
+    """Train per-program propensity and offer-uplift models, register, gate-promote."""
+    from training.config import load_model_config
+    from training.propensity import train_propensity
+
+    over = {"tuning": {"seed": seed}} if seed is not None else {}
+    cfg = load_model_config("propensity", **over)
+    res = train_propensity(
+        cfg,
+        state(ctx).settings,
+        dataset_dir=data_dir,
+        trials=trials,
+        timeout_s=timeout,
+        promote=promote,
+    )
+    typer.echo(res.render())
+
+
 @train_app.command("list")
 def train_list(ctx: typer.Context) -> None:
     """Experiments, their best runs and the registered models with their aliases."""

@@ -175,8 +175,24 @@ def promote(
         raise WattwiseError(f"{model} has no @{CHALLENGER} and no candidate version was given")
     champ = alias_version(client, model, CHAMPION)
     test = load_test_set(client, model, cand)
-    y = test.pop("__label__").to_numpy(dtype=float)
-    cm = binary_metrics(y, score_version(model, cand, test))
+    tags = client.get_model_version(model, cand).tags
+    if tags.get("wattwise.spec") == "propensity":
+        from training.propensity import evaluate_propensity
+
+        programs = tags.get("programs", "").split(",")
+
+        def evaluate(version: str) -> dict[str, float]:
+            import mlflow
+
+            scores = mlflow.pyfunc.load_model(f"models:/{model}/{version}").predict(test)
+            return evaluate_propensity(scores, test, programs)
+    else:
+        y = test.pop("__label__").to_numpy(dtype=float)
+
+        def evaluate(version: str) -> dict[str, float]:
+            return binary_metrics(y, score_version(model, version, test))
+
+    cm = evaluate(cand)
     if champ is None:
         move_alias(
             settings, client, model, CHAMPION, cand, cm, "first champion: no model to compare with"
@@ -184,7 +200,7 @@ def promote(
         return Promotion(True, "first champion", cand, None, cm, {})
     if champ == cand:
         return Promotion(False, f"v{cand} is already @{CHAMPION}", cand, champ, cm, cm)
-    hm = binary_metrics(y, score_version(model, champ, test))
+    hm = evaluate(champ)
     ok, why = gate(cm, hm, g)
     if ok:
         move_alias(settings, client, model, CHAMPION, cand, {"candidate": cm, "champion": hm}, why)

@@ -1,0 +1,382 @@
+"""Program propensity and offer uplift: one response model and one uplift estimate per program.
+
+Why one model per program (not one multi-output model): each program has its own eligible
+population (an EV rate only for EV owners, solar only for houses), its own base rate and
+drivers; separate boosters keep those apart, while sharing the pipeline, the tuned
+hyper-parameters and one registered pyfunc.
+
+- **Response** (probability of enrolling within 90 days, given the features and whether an
+  offer was sent): LightGBM with the offer flag as a feature, calibrated on validation.
+- **Uplift** (how much an offer moves that probability): a T-learner, two boosters fitted on
+  offered and not-offered customers, ``uplift = p_offer(x) - p_no_offer(x)``. Offers are
+  randomized, so the two groups are comparable. Evaluated by Qini from observed outcomes and,
+  on the synthetic utility, against the true treatment effects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from training.config import ModelConfig
+from training.data import feature_columns, fingerprint, load_training_set, split
+from training.estimators import Calibrator, FramePreprocessor, fit_lightgbm
+from training.metrics import binary_metrics, qini_coefficient, true_qini
+from wattwise.errors import DataError
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover
+    PythonModel = object  # type: ignore[misc,assignment]
+
+if TYPE_CHECKING:
+    from training.registry import Promotion
+    from training.tuning import TuneResult
+    from wattwise.settings import Settings
+
+log = logging.getLogger(__name__)
+OFFER = "__offered__"
+
+
+@dataclass
+class ProgramModel:
+    response: Any
+    treated: Any
+    control: Any
+    calibrator: Calibrator
+
+
+@dataclass
+class PropensityResult:
+    model_name: str
+    version: str
+    run_id: str
+    per_program: dict[str, dict[str, float]]
+    tune: TuneResult
+    seconds: float
+    promotion: Promotion | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        lines = [
+            f"{self.model_name} v{self.version} (run {self.run_id[:8]}) in {self.seconds:.1f} s; "
+            f"{self.tune.trials_run} new trials, best mean valid ROC-AUC {self.tune.best_value:.4f}",
+            f"  {'program':<18} {'ROC-AUC':>8} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
+            f" {'Qini obs':>9} {'Qini true':>9} {'oracle':>8} {'of oracle':>9}",
+        ]
+        for p, m in self.per_program.items():
+            lines.append(
+                f"  {p:<18} {m['roc_auc']:8.4f} {m.get('oracle_roc_auc', float('nan')):7.4f} {m['pr_auc']:7.4f}"
+                f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {m.get('qini_observed', float('nan')):9.4f}"
+                f" {m.get('qini_true', float('nan')):9.5f} {m.get('qini_oracle', float('nan')):8.5f}"
+                f" {m.get('qini_share_of_oracle', float('nan')):9.2f}"
+            )
+        if self.promotion is not None:
+            verb = "promoted to @champion" if self.promotion.moved else "not promoted"
+            lines.append(f"  {verb}: {self.promotion.reason}")
+        return "\n".join(lines)
+
+
+def _program_rows(df: pd.DataFrame, program: str) -> np.ndarray:
+    return df[f"enrolled_{program}"].notna().to_numpy()
+
+
+def fit_program(
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    t: np.ndarray,
+    tr: np.ndarray,
+    va: np.ndarray,
+    n_jobs: int,
+    calibration: str,
+    report: Any = None,
+) -> tuple[ProgramModel, float]:
+    """Fit the response model and the two uplift learners of one program (the training function)."""
+    Xr = X.assign(**{OFFER: t.astype(float)})
+    resp = fit_lightgbm(params, Xr[tr], y[tr], Xr[va], y[va], n_jobs=n_jobs, report=report)
+    cal = Calibrator(calibration).fit(
+        resp.booster.predict(Xr[va], num_iteration=resp.best_iteration), y[va]
+    )
+    learners = []
+    for arm in (True, False):
+        a_tr, a_va = tr & (t == arm), va & (t == arm)
+        if len(np.unique(y[a_tr])) < 2 or len(np.unique(y[a_va])) < 2:
+            learners.append(None)
+            continue
+        learners.append(
+            fit_lightgbm(params, X[a_tr], y[a_tr], X[a_va], y[a_va], n_jobs=n_jobs).booster
+        )
+    return ProgramModel(resp.booster, learners[0], learners[1], cal), resp.valid_score
+
+
+def predict_program(
+    m: ProgramModel, X: pd.DataFrame, offered: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Response probability (for the given offer status, or both) and T-learner uplift."""
+    out: dict[str, np.ndarray] = {}
+    for name, flag in (("p_no_offer", 0.0), ("p_offer", 1.0)):
+        out[name] = m.calibrator.predict(m.response.predict(X.assign(**{OFFER: flag})))
+    if offered is not None:
+        out["p"] = np.where(offered, out["p_offer"], out["p_no_offer"])
+    if m.treated is not None and m.control is not None:
+        out["uplift"] = m.treated.predict(X) - m.control.predict(X)
+    else:
+        out["uplift"] = out["p_offer"] - out["p_no_offer"]
+    return out
+
+
+class PropensityPyfunc(PythonModel):  # type: ignore[misc,valid-type]
+    """pyfunc: features in → per program p_no_offer, p_offer and uplift columns out."""
+
+    def load_context(self, context: Any) -> None:
+        import lightgbm as lgb
+
+        root = Path(context.artifacts["bundle"])
+        meta = json.loads((root / "meta.json").read_text())
+        self.pre = FramePreprocessor.from_dict(meta["preprocessor"])
+        self.programs: dict[str, ProgramModel] = {}
+        for p, info in meta["programs"].items():
+            load = lambda f: lgb.Booster(model_file=str(root / f)) if f else None  # noqa: E731
+            self.programs[p] = ProgramModel(
+                load(info["response"]),
+                load(info["treated"]),
+                load(info["control"]),
+                Calibrator.from_dict(info["calibrator"]),
+            )
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        X = self.pre.transform(model_input)
+        out = pd.DataFrame(index=model_input.index)
+        for p, m in self.programs.items():
+            r = predict_program(m, X, None)
+            out[f"{p}_p_no_offer"] = r["p_no_offer"]
+            out[f"{p}_p_offer"] = r["p_offer"]
+            out[f"{p}_uplift"] = r["uplift"]
+        return out
+
+
+def evaluate_propensity(
+    scores: pd.DataFrame, test: pd.DataFrame, programs: list[str]
+) -> dict[str, float]:
+    """Mean ROC-AUC over programs of the response probability for the offer actually received."""
+    aucs = []
+    for p in programs:
+        rows = test[f"enrolled_{p}"].notna().to_numpy()
+        if not rows.any() or f"{p}_p_offer" not in scores:
+            continue
+        offered = test.loc[rows, f"offered_{p}"].astype(bool).to_numpy()
+        prob = np.where(
+            offered, scores.loc[rows, f"{p}_p_offer"], scores.loc[rows, f"{p}_p_no_offer"]
+        )
+        aucs.append(
+            binary_metrics(test.loc[rows, f"enrolled_{p}"].astype(float).to_numpy(), prob)[
+                "roc_auc"
+            ]
+        )
+    return {"roc_auc": float(np.nanmean(aucs)) if aucs else float("nan"), "brier": 0.0}
+
+
+def train_propensity(
+    cfg: ModelConfig,
+    settings: Settings,
+    *,
+    dataset_dir: Path | None = None,
+    trials: int | None = None,
+    timeout_s: float | None = None,
+    promote: bool = True,
+    training_set: pd.DataFrame | None = None,
+) -> PropensityResult:
+    """Train, evaluate, log and register the propensity/uplift models of every program."""
+    import mlflow
+
+    from training import registry, tracking
+    from training.oracle import true_enrollment_probability, true_uplift
+    from training.tuning import tune
+
+    t0 = time.perf_counter()
+    ds = dataset_dir or settings.data_dir / cfg.dataset
+    client = tracking.setup(settings)
+    tracking.experiment(settings, cfg.name)
+    df = training_set if training_set is not None else load_training_set(ds, "propensity")
+    programs = [p for p in cfg.programs if f"enrolled_{p}" in df]
+    if not programs:
+        raise DataError(
+            "the training set has no enrolled_<program> labels for the configured programs"
+        )
+    label_cols = [c for c in df.columns if c.startswith(("enrolled_", "offered_"))]
+    feats = feature_columns(df, cfg, label_cols)
+    any_label = df[[f"enrolled_{p}" for p in programs]].notna().any(axis=1).astype(float).to_numpy()
+    sp = split(df, any_label, cfg.split, cfg.tuning.seed)
+    pre = FramePreprocessor().fit(df.loc[sp.train, feats])
+    X = pre.transform(df[feats])
+    fp = fingerprint(df)
+    n_jobs = cfg.tuning.n_jobs_lightgbm
+
+    def data(p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = _program_rows(df, p)
+        y = df[f"enrolled_{p}"].fillna(False).astype(float).to_numpy()
+        t = df[f"offered_{p}"].astype(bool).to_numpy()
+        return rows, y, t
+
+    with mlflow.start_run(run_name=f"{cfg.name}-{fp[:8]}") as parent:
+        mlflow.log_params(
+            {
+                "dataset": ds.name,
+                "feature_service": cfg.feature_service,
+                "training_set_fingerprint": fp,
+                "training_rows": len(df),
+                "split": sp.description,
+                "programs": ",".join(programs),
+                "n_features": len(feats),
+            }
+        )
+        mlflow.set_tags({"wattwise.spec": cfg.spec, "wattwise.model": cfg.model_name})
+
+        def fit_trial(params: dict[str, Any], report: Any) -> float:
+            scores = []
+            for p in programs:
+                rows, y, t = data(p)
+                _, s = fit_program(
+                    {**cfg.estimator, **params},
+                    X,
+                    y,
+                    t,
+                    sp.train & rows,
+                    sp.valid & rows,
+                    n_jobs,
+                    cfg.calibration,
+                )
+                scores.append(s)
+            return float(np.nanmean(scores))
+
+        def log_trial(tr: Any) -> None:
+            with mlflow.start_run(run_name=f"trial-{tr.number}", nested=True):
+                mlflow.log_params(tr.params)
+                if tr.value is not None:
+                    mlflow.log_metric("valid_mean_roc_auc", tr.value)
+
+        tres = tune(
+            cfg,
+            settings,
+            fit_trial,
+            f"{cfg.name}-{ds.name}-{fp}",
+            trials=trials,
+            timeout_s=timeout_s,
+            log_trial=log_trial,
+        )
+        best = {**cfg.estimator, **tres.best_params}
+        models: dict[str, ProgramModel] = {}
+        per: dict[str, dict[str, float]] = {}
+        for p in programs:
+            rows, y, t = data(p)
+            m, _ = fit_program(
+                best, X, y, t, sp.train & rows, sp.valid & rows, n_jobs, cfg.calibration
+            )
+            models[p] = m
+            te = sp.test & rows
+            pred = predict_program(m, X[te], t[te])
+            met = binary_metrics(y[te], pred["p"])
+            met["qini_observed"] = qini_coefficient(pred["uplift"], t[te], y[te])
+            test_rows = df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]]
+            p_true = true_enrollment_probability(ds, test_rows, p)
+            if p_true is not None and np.isfinite(p_true).all() and len(np.unique(y[te])) == 2:
+                from sklearn.metrics import roc_auc_score
+
+                met["oracle_roc_auc"] = float(roc_auc_score(y[te], p_true))
+            tau = true_uplift(ds, test_rows, p)
+            if tau is not None and np.isfinite(tau).all():
+                met["qini_true"] = true_qini(pred["uplift"], tau)
+                met["qini_oracle"] = true_qini(tau, tau)
+                met["qini_share_of_oracle"] = (
+                    met["qini_true"] / met["qini_oracle"]
+                    if met["qini_oracle"] > 0
+                    else float("nan")
+                )
+            per[p] = met
+            mlflow.log_metrics({f"test_{p}_{k}": v for k, v in met.items() if np.isfinite(v)})
+        mean_auc = float(np.nanmean([m["roc_auc"] for m in per.values()]))
+        mlflow.log_metric("test_roc_auc", mean_auc)
+        version = _log_propensity(cfg, models, pre, df, feats, sp, programs)
+        run_id = parent.info.run_id
+    registry.move_alias(
+        settings,
+        client,
+        cfg.model_name,
+        registry.CHALLENGER,
+        version,
+        {"roc_auc": mean_auc},
+        "newly trained",
+    )
+    promotion = (
+        registry.promote(settings, cfg.model_name, cfg.promotion, candidate=version)
+        if promote
+        else None
+    )
+    return PropensityResult(
+        cfg.model_name, version, run_id, per, tres, time.perf_counter() - t0, promotion
+    )
+
+
+def _log_propensity(
+    cfg: ModelConfig,
+    models: dict[str, ProgramModel],
+    pre: FramePreprocessor,
+    df: pd.DataFrame,
+    feats: list[str],
+    sp: Any,
+    programs: list[str],
+) -> str:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from training.registry import TEST_SET
+    from training.tracking import PIP_REQUIREMENTS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "bundle"
+        root.mkdir()
+        meta: dict[str, Any] = {"preprocessor": pre.to_dict(), "programs": {}}
+        for p, m in models.items():
+            info: dict[str, Any] = {"calibrator": m.calibrator.to_dict()}
+            for part in ("response", "treated", "control"):
+                b = getattr(m, part)
+                info[part] = f"{p}_{part}.txt" if b is not None else None
+                if b is not None:
+                    b.save_model(str(root / info[part]))
+            meta["programs"][p] = info
+        (root / "meta.json").write_text(json.dumps(meta))
+        test = df.loc[sp.test].copy()
+        (Path(tmp) / "eval").mkdir()
+        test.to_parquet(Path(tmp) / "eval" / "test_set.parquet", index=False)
+        mlflow.log_artifact(
+            str(Path(tmp) / "eval" / "test_set.parquet"), str(Path(TEST_SET).parent)
+        )
+        example = df.loc[sp.train, feats].head(5)
+        pyf = PropensityPyfunc()
+        pyf.load_context(type("Ctx", (), {"artifacts": {"bundle": str(root)}})())
+        signature = infer_signature(example, pyf.predict(None, example))
+        info_ = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PropensityPyfunc(),
+            artifacts={"bundle": str(root)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    mv = mlflow.register_model(
+        info_.model_uri,
+        cfg.model_name,
+        tags={"wattwise.spec": cfg.spec, "programs": ",".join(programs)},
+    )
+    return str(mv.version)
