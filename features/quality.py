@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.schema import INTERVAL_READS
-from features.tables import ValidationResult, conform, validate
+from features.tables import (
+    ValidationResult,
+    conform,
+    forget_codes,
+    key_codes,
+    lex_sorted,
+    validate_keeping_codes,
+)
 
 NOT_ALIGNED = "ts not aligned to the meter interval"
 
@@ -41,16 +48,23 @@ def check_interval_reads(
     (first kept). Missing intervals between a meter's first and last read are counted as
     ``missing intervals`` in notes.
     """
-    data = conform(INTERVAL_READS, table)
-    base = validate(INTERVAL_READS, data)
+    try:
+        return _check(table, interval_minutes)
+    finally:
+        forget_codes()
+
+
+def _check(table: pa.Table, interval_minutes: int | dict[str, int] | pa.Table) -> IntervalCheck:
+    data = table if table.schema == INTERVAL_READS.schema else conform(INTERVAL_READS, table)
+    base = validate_keeping_codes(INTERVAL_READS, data)
     good = base.good
     notes: Counter[str] = Counter()
     if good.num_rows == 0:
         return IntervalCheck(base.table, good, base.rejected, base.reasons, notes)
 
-    minutes = _interval_per_row(good, interval_minutes)
-    ts_us = pc.cast(good.column("ts"), pa.int64()).to_numpy()
-    step_us = minutes.astype(np.int64) * 60_000_000
+    meter = key_codes(good, ("meter_id",))[0]
+    ts_us = key_codes(good, ("ts",))[0]
+    step_us = _interval_per_row(good, meter, interval_minutes) * 60_000_000
     # Sub-hourly reads align to their interval; hourly and longer ones to the half hour, since
     # their boundaries follow the local clock (a daily read starts at local midnight).
     align_us = np.minimum(step_us, 30 * 60_000_000)
@@ -66,39 +80,58 @@ def check_interval_reads(
         )
         reasons[NOT_ALIGNED] += bad.num_rows
         good = good.filter(pc.invert(mask))
-        ts_us, step_us = ts_us[~misaligned], step_us[~misaligned]
+        keep = ~misaligned
+        ts_us = ts_us[keep]
+        step_us = step_us[keep] if step_us.ndim else step_us
+        # codes in order of first appearance among the rows kept (the sort order of meters)
+        meter = key_codes(good, ("meter_id",))[0] if good.num_rows else meter[keep]
 
     if good.num_rows:
-        meter = (
-            pc.dictionary_encode(good.column("meter_id"))
-            .combine_chunks()
-            .indices.to_numpy(zero_copy_only=False)
-        )
-        order = np.lexsort((ts_us, meter))
-        out_of_order = int((order != np.arange(order.size)).sum())
-        if out_of_order:
+        ordered, _ = lex_sorted([meter, ts_us]) if good.num_rows > 1 else (True, None)
+        if ordered:  # the usual case: one pass over neighbours, no sort, no copy
+            m, t, s = meter, ts_us, step_us
+        else:
+            order = np.lexsort((ts_us, meter))
+            out_of_order = int((order != np.arange(order.size)).sum())
             notes["reads not in time order (sorted)"] += out_of_order
             good = good.take(pa.array(order))
-        m, t, s = meter[order], ts_us[order], step_us[order]
-        same = m[1:] == m[:-1]
-        missing = ((t[1:] - t[:-1]) // s[1:] - 1)[same]
-        n_missing = int(missing[missing > 0].sum())
+            m, t, s = meter[order], ts_us[order], step_us[order] if step_us.ndim else step_us
+        step = np.diff(t)  # in place from here: few temporaries on big tables
+        step //= s[1:] if s.ndim else s
+        step -= 1
+        n_missing = int(np.sum(step, where=(m[1:] == m[:-1]) & (step > 0)))
         if n_missing:
             notes["missing intervals (gaps)"] += n_missing
     return IntervalCheck(base.table, good, rejected, reasons, notes)
 
 
-def _interval_per_row(good: pa.Table, spec: int | dict[str, int] | pa.Table) -> np.ndarray:
+def _interval_per_row(
+    good: pa.Table, meter: np.ndarray, spec: int | dict[str, int] | pa.Table
+) -> np.ndarray:
+    """Interval minutes: a 0-d array for one interval, else one per row (looked up per meter).
+
+    ``meter`` holds the rows' meter codes; each meter id is looked up once, not once per row.
+    """
     if isinstance(spec, int | np.integer):
-        return np.full(good.num_rows, int(spec), dtype=np.int64)
+        return np.asarray(int(spec), dtype=np.int64)
     if isinstance(spec, dict):
         spec = pa.table({"meter_id": list(spec), "interval_minutes": list(spec.values())})
     lookup = spec.select(["meter_id", "interval_minutes"])
-    idx = pc.index_in(good.column("meter_id"), value_set=lookup.column("meter_id"))
+    rows = np.arange(meter.size)
+    first = np.full(int(meter.max()) + 1, -1, dtype=np.int64)
+    first[meter[::-1]] = rows[::-1]  # first row of each code (later writes win)
+    present = first >= 0
+    ids = good.column("meter_id").take(pa.array(first[present]))
+    idx = pc.index_in(ids, value_set=lookup.column("meter_id"))
     vals = pc.take(lookup.column("interval_minutes"), idx)
     if vals.null_count:
-        unknown = pc.unique(pc.filter(good.column("meter_id"), pc.is_null(idx))).to_pylist()[:3]
+        unknown = pc.unique(pc.filter(ids, pc.is_null(idx))).to_pylist()[:3]
         from wattwise.errors import DataError
 
         raise DataError(f"interval reads for meters with no interval: {unknown}")
-    return vals.to_numpy(zero_copy_only=False).astype(np.int64)
+    minutes = vals.to_numpy(zero_copy_only=False).astype(np.int64)
+    if (minutes == minutes[0]).all():  # one interval for all: no per-row array
+        return np.asarray(minutes[0], dtype=np.int64)
+    per_code = np.zeros(first.size, dtype=np.int64)
+    per_code[present] = minutes
+    return per_code[meter]

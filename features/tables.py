@@ -1,7 +1,7 @@
 """Reading, writing and validating canonical tables as parquet datasets.
 
-Validation is one vectorized DuckDB query per table: every row gets the first reason it
-fails (null in a required column, out of range, not an allowed value, duplicate key), good
+Validation is vectorized Arrow/numpy: every row gets the first reason it fails (null in a
+required column, non-finite, out of range, not an allowed value, duplicate key), good
 rows are written, rejected rows go to ``quarantine/<table>/`` with their reason. Nothing is
 dropped silently: callers get the counts.
 """
@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,57 +68,212 @@ def conform(tdef: Table, data: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=tdef.schema)
 
 
-def _checks_sql(tdef: Table) -> str:
-    """A CASE expression giving the first failed check of a row, or NULL."""
-    whens: list[str] = []
+def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow result as numpy, null counting as False (SQL ``WHEN`` semantics)."""
+    arr = pc.fill_null(arr, False)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _checks(tdef: Table, data: pa.Table):  # noqa: ANN202 - generator of (label, mask)
+    """Each row-level check in order, as (reason, failing-rows mask); lazily computed.
+
+    Masks are Arrow booleans (null = passes) or, for duplicates, numpy booleans.
+    """
     for c in tdef.columns:
-        q = f'"{c.name}"'
-        if not c.nullable:
-            whens.append(f"WHEN {q} IS NULL THEN 'missing {c.name}'")
+        col = data.column(c.name)
+        if col.null_count == len(col):  # nothing to check but presence
+            if not c.nullable:
+                yield f"missing {c.name}", pc.is_null(col)
+            continue
+        if not c.nullable and col.null_count:
+            yield f"missing {c.name}", pc.is_null(col)
         if pa.types.is_floating(c.type):
-            whens.append(f"WHEN isnan({q}) OR isinf({q}) THEN 'non-finite {c.name}'")
+            yield f"non-finite {c.name}", pc.invert(pc.is_finite(col))
         if c.min is not None:
-            whens.append(f"WHEN {q} < {c.min} THEN '{c.name} below {c.min}'")
+            yield f"{c.name} below {c.min}", pc.less(col, pa.scalar(c.min))
         if c.max is not None:
-            whens.append(f"WHEN {q} > {c.max} THEN '{c.name} above {c.max}'")
+            yield f"{c.name} above {c.max}", pc.greater(col, pa.scalar(c.max))
         if c.allowed:
-            vals = ", ".join(f"'{v}'" for v in c.allowed)
-            whens.append(f"WHEN {q} IS NOT NULL AND {q} NOT IN ({vals}) THEN 'unknown {c.name}'")
+            bad = pc.invert(pc.is_in(col, value_set=pa.array(c.allowed, col.type)))
+            yield f"unknown {c.name}", pc.and_(pc.is_valid(col), bad)
     if tdef.key:
-        keys = ", ".join(f'"{k}"' for k in tdef.key)
-        whens.append(
-            f"WHEN row_number() OVER (PARTITION BY {keys} ORDER BY __rowid) > 1 "
-            f"THEN 'duplicate {'/'.join(tdef.key)}'"
-        )
-    if not whens:
-        return "NULL"
-    return "CASE " + " ".join(whens) + " END"
+        yield f"duplicate {'/'.join(tdef.key)}", duplicate_mask(data, tdef.key)
+
+
+def key_codes(data: pa.Table, key: tuple[str, ...] | list[str]) -> list[np.ndarray]:
+    """Integer codes per key column whose equality is the key's equality (nulls equal).
+
+    Integer-like columns (ints, timestamps, dates, bools) are their int64 values; other
+    columns are codes in order of first appearance (int32), so rows grouped by a string id
+    have non-decreasing codes.
+    """
+    out: list[np.ndarray] = []
+    for k in key:
+        chunked = data.column(k)
+        t = chunked.type
+        if pa.types.is_integer(t) or pa.types.is_temporal(t) or pa.types.is_boolean(t):
+            col = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+            if pa.types.is_temporal(t):
+                vals = col.view(pa.int32() if t.bit_width == 32 else pa.int64())
+            else:
+                vals = pc.cast(col, pa.int8()) if pa.types.is_boolean(t) else col
+            if col.null_count:
+                out.append(_mask(pc.is_null(col)).astype(np.int64))
+                vals = pc.fill_null(vals, 0)
+            out.append(vals.to_numpy(zero_copy_only=False).astype(np.int64, copy=False))
+        else:
+            out.append(_string_codes(chunked))
+    return out
+
+
+_LAST_CODES: list[tuple[pa.ChunkedArray, np.ndarray]] = []  # (column kept alive, its codes)
+
+
+def _identity(col: pa.ChunkedArray) -> tuple:
+    return tuple(
+        (len(c), c.offset, tuple(b.address if b else 0 for b in c.buffers())) for c in col.chunks
+    )
+
+
+def _string_codes(col: pa.ChunkedArray) -> np.ndarray:
+    """Codes of a non-integer column; the last result is reused for the same Arrow data.
+
+    Validation and the interval checks ask for the meter codes of the same column in turn;
+    Arrow data are immutable and the cached column is kept alive (until
+    :func:`forget_codes`), so equal buffers, offsets and lengths mean equal data.
+    """
+    ident = _identity(col)
+    for arr, codes in _LAST_CODES:
+        if _identity(arr) == ident:
+            return codes
+    codes = _run_codes(col)
+    if codes is None:
+        whole = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        enc = pc.dictionary_encode(whole, null_encoding="encode")
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    _LAST_CODES[:] = [(col, codes)]
+    return codes
+
+
+def _run_codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray | None:
+    """Codes of a column whose equal values are contiguous (e.g. rows grouped by meter).
+
+    One comparison of neighbours, chunk by chunk (no copy of the strings), instead of
+    hashing every value; the codes are the run numbers, the same as dictionary codes in
+    order of first appearance. None when values recur in separate runs (or are null): the
+    caller then hashes.
+    """
+    chunks = [c for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]) if len(c)]
+    n = sum(len(c) for c in chunks)
+    if col.null_count or n < 2 or n >= 2**31:
+        return None
+    parts, prev = [], None
+    for c in chunks:
+        head = np.array([prev is None or c[0].as_py() != prev])
+        inner = ~_mask(pc.equal(c.slice(1), c.slice(0, len(c) - 1)))
+        parts += [head, inner]
+        prev = c[len(c) - 1].as_py()
+    change = np.concatenate(parts)
+    starts = np.flatnonzero(change)
+    if starts.size > 1 and pc.count_distinct(col.take(pa.array(starts))).as_py() != starts.size:
+        return None
+    return np.cumsum(change, dtype=np.int32) - 1
+
+
+def lex_sorted(codes: list[np.ndarray]) -> tuple[bool, np.ndarray]:
+    """Whether rows are in non-decreasing key order, and the rows equal to their predecessor.
+
+    One numpy pass over neighbours; ``same[i]`` is True when row i+1 has row i's key.
+    """
+    ge = np.ones(codes[0].size - 1, dtype=bool)
+    same = np.ones(codes[0].size - 1, dtype=bool)
+    for c in reversed(codes):
+        a, b = c[:-1], c[1:]
+        eq = a == b
+        ge = (b > a) | (eq & ge)
+        same &= eq
+    return bool(ge.all()), same
+
+
+def duplicate_mask(data: pa.Table, key: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Rows whose key occurred in an earlier row (the first occurrence is not marked).
+
+    Keys already in order (the usual case for meter/time series) need one pass over
+    neighbours; otherwise a stable sort of the key codes.
+    """
+    n = data.num_rows
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    codes = key_codes(data, key)
+    ordered, same = lex_sorted(codes)
+    if ordered:
+        return np.r_[False, same]
+    order = np.lexsort(codes[::-1])  # stable: equal keys keep row order, first one wins
+    s = [c[order] for c in codes]
+    same = np.ones(n - 1, dtype=bool)
+    for c in s:
+        same &= c[1:] == c[:-1]
+    dup = np.zeros(n, dtype=bool)
+    dup[order[1:][same]] = True
+    return dup
 
 
 def validate(tdef: Table, data: pa.Table) -> ValidationResult:
     """Split ``data`` (already conformed) into good and rejected rows, keeping input order.
 
-    Duplicates keep the first occurrence and quarantine the rest.
+    Every row gets the first check it fails, in column order (missing, non-finite, below,
+    above, unknown value), then duplicate key. Duplicates keep the first occurrence and
+    quarantine the rest. Vectorized Arrow/numpy: no copy of the data when every row passes.
     """
+    try:
+        return validate_keeping_codes(tdef, data)
+    finally:
+        forget_codes()
+
+
+def forget_codes() -> None:
+    """Drop the key codes remembered by :func:`key_codes` (and the column they belong to)."""
+    _LAST_CODES.clear()
+
+
+def validate_keeping_codes(tdef: Table, data: pa.Table) -> ValidationResult:
+    """:func:`validate`, remembering the last string key's codes for a following check.
+
+    The caller reuses them through :func:`key_codes` and must call :func:`forget_codes`.
+    """
+    if data.schema != tdef.schema:
+        data = conform(tdef, data)
     if data.num_rows == 0:
         return ValidationResult(
             tdef.name, data, data.append_column("reason", pa.array([], pa.string()))
         )
-    con = duckdb.connect()
-    try:
-        con.register("src", data.append_column("__rowid", pa.array(np.arange(data.num_rows))))
-        cols = ", ".join(f'"{c}"' for c in tdef.column_names)
-        res = con.execute(
-            f"SELECT {cols}, {_checks_sql(tdef)} AS reason FROM src ORDER BY __rowid"
-        ).arrow()
-    finally:
-        con.close()
-    res = res.read_all() if hasattr(res, "read_all") else res
-    bad_mask = pc.is_valid(res.column("reason"))
-    good = res.filter(pc.invert(bad_mask)).drop_columns(["reason"])
-    rejected = res.filter(bad_mask)
-    reasons = Counter(rejected.column("reason").to_pylist()) if rejected.num_rows else Counter()
-    return ValidationResult(tdef.name, conform(tdef, good), rejected, reasons)
+    code = np.zeros(data.num_rows, dtype=np.int16)
+    labels: list[str] = [""]
+    for label, failed in _checks(tdef, data):
+        if isinstance(failed, np.ndarray):
+            if not failed.any():
+                continue
+        elif not pc.any(failed).as_py():  # the usual case: no row fails, no conversion
+            continue
+        else:
+            failed = _mask(failed)
+        hit = failed & (code == 0)
+        if hit.any():
+            labels.append(label)
+            code[hit] = len(labels) - 1
+    bad = code != 0
+    if not bad.any():
+        empty = data.slice(0, 0).append_column("reason", pa.array([], pa.string()))
+        return ValidationResult(tdef.name, data, empty)
+    bad_arr = pa.array(bad)
+    codes = code[bad]
+    names = np.array(labels, dtype=object)
+    rejected = data.filter(bad_arr).append_column("reason", pa.array(names[codes], pa.string()))
+    counts = np.bincount(codes, minlength=len(labels))
+    reasons = Counter({labels[i]: int(counts[i]) for i in range(1, len(labels)) if counts[i]})
+    return ValidationResult(tdef.name, data.filter(pc.invert(bad_arr)), rejected, reasons)
 
 
 def table_dir(dataset_dir: Path, name: str) -> Path:

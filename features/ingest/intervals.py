@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.ingest.common import ImportReport, check_not_empty, file_hash, load_table
+from features.ingest.common import ImportReport, check_not_empty, hash_in_background, load_table
 from wattwise.errors import DataError
 
 UNITS = {"kwh": 1.0, "wh": 1e-3, "mwh": 1e3}
@@ -33,22 +33,31 @@ class IntervalColumns:
 
 
 def _read_csv(path: Path, cols: IntervalColumns) -> pa.Table:
+    """Read the three columns; timestamps are parsed by the (multi-threaded) CSV reader.
+
+    Naive ISO timestamps, the common case, parse straight to ``timestamp[us]`` while reading
+    (no string column is built). Anything else (zone offsets, odd formats, broken files) is
+    read again with timestamps as strings, which :func:`to_utc` parses or reports.
+    """
     import pyarrow.csv as pcsv
 
-    try:
+    def read(ts_type: pa.DataType) -> pa.Table:
         return pcsv.read_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=1 << 24),
+            read_options=pcsv.ReadOptions(block_size=1 << 22),
             convert_options=pcsv.ConvertOptions(
                 include_columns=[cols.meter, cols.ts, cols.kwh],
-                column_types={
-                    cols.meter: pa.string(),
-                    cols.ts: pa.string(),
-                    cols.kwh: pa.float64(),
-                },
+                column_types={cols.meter: pa.string(), cols.ts: ts_type, cols.kwh: pa.float64()},
                 strings_can_be_null=True,
             ),
         )
+
+    try:
+        return read(pa.timestamp("us"))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        pass
+    try:
+        return read(pa.string())
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         msg = str(exc).splitlines()[0]
         if "UTF8" in msg or "utf" in msg.lower():
@@ -150,11 +159,11 @@ def import_intervals(
         raise DataError(f"unknown unit {unit!r}: use Wh, kWh or MWh")
     for path in paths:
         check_not_empty(path)
+        tag_future = hash_in_background(path)  # overlaps with reading and validating
         raw = _read_parquet(path, columns) if fmt == "parquet" else _read_csv(path, columns)
         if raw.num_rows == 0:
             raise DataError(f"{path}: no data rows")
-        tag = file_hash(path)
-        meter = raw.column(columns.meter)
+        meter = raw.column(columns.meter).combine_chunks()  # one buffer: codes computed once
         ts, nonexistent = to_utc(raw.column(columns.ts), meter, tz, path)
         kwh = pc.multiply(raw.column(columns.kwh).cast(pa.float64()), UNITS[unit.lower()])
         reads = pa.table({"meter_id": meter, "ts": ts, "kwh": kwh})
@@ -164,6 +173,7 @@ def import_intervals(
             reads = reads.filter(pa.array(~nonexistent))
         minutes = interval_minutes or _infer_interval(reads)
         meters = _meters_from(reads, minutes, service_kind, tz)
+        tag = tag_future.result()
         load_table(dataset_dir, "meters", meters, source=str(path), tag=tag, report=report)
         res = check_interval_reads(reads, minutes)
         if extra is not None:
@@ -206,7 +216,21 @@ def _infer_interval(reads: pa.Table) -> int:
 
 
 def _meters_from(reads: pa.Table, minutes: int, service_kind: str, tz: str) -> pa.Table:
-    g = reads.group_by("meter_id").aggregate([("ts", "min")])
+    """One row per meter with its first read; rows grouped by meter need no hash group-by."""
+    from features.tables import _run_codes
+
+    meter = reads.column("meter_id")
+    meter = meter.combine_chunks() if meter.num_chunks != 1 else meter.chunk(0)
+    runs = _run_codes(meter) if reads.num_rows else None
+    if runs is not None:
+        starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+        ts = reads.column("ts").combine_chunks()
+        first = np.minimum.reduceat(ts.view(pa.int64()).to_numpy(zero_copy_only=False), starts)
+        g = pa.table(
+            {"meter_id": meter.take(pa.array(starts)), "ts_min": pa.array(first).view(ts.type)}
+        )
+    else:
+        g = reads.group_by("meter_id").aggregate([("ts", "min")])
     n = g.num_rows
     return pa.table(
         {

@@ -38,6 +38,12 @@ APPLIANCE_MAP = {
 }
 
 
+def _repeat(text: str, n: int) -> pa.Array:
+    """``n`` copies of one string, built in Arrow (no Python list or object array)."""
+    codes = pa.array(np.zeros(n, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(codes, pa.array([text], pa.string())).cast(pa.string())
+
+
 def appliance_of(channel: str) -> str | None:
     """Canonical appliance of a REDD circuit code (digits stripped: LI3 -> lighting)."""
     return APPLIANCE_MAP.get(re.sub(r"\d+$", "", channel.upper()))
@@ -68,17 +74,18 @@ def import_redd(
         parts = []
         for c in channels:
             name = "aggregate" if c == "aggregate_W" else c
+            appliance = None if name == "aggregate" else appliance_of(name)
             parts.append(
                 pa.table(
                     {
-                        "meter_id": pa.array(np.full(n, meter_id, dtype=object), pa.string()),
+                        "meter_id": _repeat(meter_id, n),
                         "ts": ts,
                         "t_seconds": secs,
-                        "channel": pa.array(np.full(n, name, dtype=object), pa.string()),
+                        "channel": _repeat(name, n),
                         "appliance": pa.nulls(n, pa.string())
-                        if name == "aggregate" or appliance_of(name) is None
-                        else pa.array(np.full(n, appliance_of(name), dtype=object), pa.string()),
-                        "watts": t.column(c).cast(pa.float64()),
+                        if appliance is None
+                        else _repeat(appliance, n),
+                        "watts": t.column(c).cast(pa.float32()),
                     }
                 )
             )

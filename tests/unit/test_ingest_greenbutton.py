@@ -176,3 +176,65 @@ def test_dst_rules_local_to_utc() -> None:
     assert utc[3] == 1320541200 + 7 * 3600  # first 01:00 is PDT
     assert utc[4] == 1320541200 + 8 * 3600  # second 01:00 is PST
     assert utc[5] == 1320544800 + 8 * 3600
+
+
+def _values(ds: Path) -> list[tuple[str, int, float]]:
+    t = read_table(ds, "interval_reads").sort_by([("meter_id", "ascending"), ("ts", "ascending")])
+    return list(
+        zip(t["meter_id"].to_pylist(), t["ts"].to_pylist(), t["kwh"].to_pylist(), strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("</espi:IntervalReading>\n", "</espi:IntervalReading>\n  "),
+        lambda t: t.replace("<espi:value>1003</espi:value>", "<espi:value>\n 1003 </espi:value>"),
+        lambda t: t.replace(
+            "<espi:value>1004</espi:value>", "<espi:value>1004</espi:value><!--9-->"
+        ),
+        lambda t: t.replace(  # start before duration in one reading
+            "<espi:duration>3600</espi:duration><espi:start>1293876000</espi:start>",
+            "<espi:start>1293876000</espi:start><espi:duration>3600</espi:duration>",
+        ),
+        lambda t: t.replace(  # two IntervalBlocks in one entry
+            "</espi:IntervalBlock></content></entry>\n",
+            "</espi:IntervalBlock>\n<espi:IntervalBlock>"
+            + "".join(
+                f"<espi:IntervalReading><espi:timePeriod><espi:duration>3600</espi:duration>"
+                f"<espi:start>{1294041600 + 3600 * i}</espi:start></espi:timePeriod>"
+                f"<espi:value>7</espi:value></espi:IntervalReading>"
+                for i in range(3)
+            )
+            + "</espi:IntervalBlock></content></entry>\n",
+        ),
+        lambda t: t.replace("espi:", "ns2:").replace("xmlns:espi=", "xmlns:ns2="),
+    ],
+    ids=["indented", "spaces-in-value", "comment", "reordered", "two-blocks", "digit-prefix"],
+)
+def test_unusual_layouts_parse_like_the_plain_one(tmp_path: Path, edit) -> None:  # noqa: ANN001
+    plain = HEAD + _feed(HOURS) + "</feed>\n"
+    import_greenbutton([_write(tmp_path, plain, "a.xml")], tmp_path / "a")
+    import_greenbutton([_write(tmp_path, edit(plain), "b.xml")], tmp_path / "b")
+    a, b = _values(tmp_path / "a"), _values(tmp_path / "b")
+    assert b[: len(a)] == a
+    assert len(b) in (48, 51)  # the two-blocks variant adds 3 readings
+
+
+def test_parallel_parse_equals_sequential(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import features.ingest.greenbutton as gb
+
+    days = [
+        [(1293868800 + 86400 * d + 3600 * h, 3600, 100 * d + h) for h in range(24)]
+        for d in range(40)
+    ]
+    body = "".join(_feed(day, up=1 + d % 3) for d, day in enumerate(days))
+    path = _write(tmp_path, HEAD + body + "</feed>\n")
+    import_greenbutton([path], tmp_path / "seq")
+    monkeypatch.setattr(gb, "PARALLEL_MIN", 1)
+    import_greenbutton([path], tmp_path / "par")
+    assert _values(tmp_path / "par") == _values(tmp_path / "seq")
+    assert len(_values(tmp_path / "par")) == 960
+    truncated = _write(tmp_path, (HEAD + body)[: -len(body) // 4], "t.xml")
+    with pytest.raises(DataError, match="truncated"):
+        import_greenbutton([truncated], tmp_path / "t")

@@ -111,3 +111,30 @@ def test_check_interval_reads_counts_gaps_and_sorts() -> None:
     assert res.good.column("ts").to_pylist() == sorted(ts)
     assert res.notes["missing intervals (gaps)"] == 2  # 02:00 and 04:00
     assert res.notes["reads not in time order (sorted)"] > 0
+
+
+def test_validate_first_reason_first_duplicate_kept_order_preserved() -> None:
+    from features.schema import INTERVAL_READS
+    from features.tables import conform, validate
+
+    h = [datetime(2024, 1, 1, i, tzinfo=UTC) for i in range(4)]
+    t = conform(
+        INTERVAL_READS,
+        pa.table(
+            {
+                "meter_id": ["b", "a", "b", "a", None, "b", "a"],
+                "ts": pa.array(
+                    [h[1], h[0], h[1], h[0], h[2], h[0], h[3]], pa.timestamp("us", "UTC")
+                ),
+                "kwh": [1.0, -1.0, 2.0, float("nan"), 1.0, 3.0, 4.0],
+            }
+        ),
+    )
+    res = validate(INTERVAL_READS, t)
+    assert res.good.column("kwh").to_pylist() == [1.0, 3.0, 4.0]  # input order kept
+    assert res.rejected.column("reason").to_pylist() == [
+        "kwh below 0",  # a/h0 first seen here, rejected for its value
+        "duplicate meter_id/ts",  # b/h1 again: the first occurrence is kept
+        "non-finite kwh",  # first failing check wins over the duplicate
+        "missing meter_id",
+    ]
