@@ -290,14 +290,20 @@ def train_propensity(
             met["qini_observed"] = qini_coefficient(pred["uplift"], t[te], y[te])
             test_rows = df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]]
             p_true = true_enrollment_probability(ds, test_rows, p)
-            if p_true is not None and np.isfinite(p_true).all() and len(np.unique(y[te])) == 2:
-                from sklearn.metrics import roc_auc_score
+            if p_true is not None:
+                ok = np.isfinite(p_true)  # truth exists where the generator deemed the row eligible
+                met["truth_coverage"] = float(ok.mean())
+                if ok.sum() > 0 and len(np.unique(y[te][ok])) == 2:
+                    from sklearn.metrics import roc_auc_score
 
-                met["oracle_roc_auc"] = float(roc_auc_score(y[te], p_true))
+                    met["oracle_roc_auc"] = float(roc_auc_score(y[te][ok], p_true[ok]))
+                    met["roc_auc_on_truth_rows"] = float(roc_auc_score(y[te][ok], pred["p"][ok]))
             tau = true_uplift(ds, test_rows, p)
-            if tau is not None and np.isfinite(tau).all():
-                met["qini_true"] = true_qini(pred["uplift"], tau)
-                met["qini_oracle"] = true_qini(tau, tau)
+            if tau is not None and np.isfinite(tau).any():
+                ok = np.isfinite(tau)
+                met["qini_true"] = true_qini(pred["uplift"][ok], tau[ok])
+                met["qini_oracle"] = true_qini(tau[ok], tau[ok])
+                met["qini_random"] = 0.0
                 met["qini_share_of_oracle"] = (
                     met["qini_true"] / met["qini_oracle"]
                     if met["qini_oracle"] > 0

@@ -132,7 +132,14 @@ def score_version(model: str, version: str, frame: pd.DataFrame) -> np.ndarray:
     import mlflow
 
     m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
-    return np.asarray(m.predict(frame)["probability"], dtype=float)
+    return np.asarray(m.predict(model_inputs(m, frame))["probability"], dtype=float)
+
+
+def model_inputs(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``frame`` that the model's signature declares (extra columns dropped)."""
+    schema = model.metadata.get_input_schema()
+    names = schema.input_names() if schema is not None else list(frame.columns)
+    return frame[[c for c in names if c in frame.columns]]
 
 
 @dataclass
@@ -184,7 +191,8 @@ def promote(
         def evaluate(version: str) -> dict[str, float]:
             import mlflow
 
-            scores = mlflow.pyfunc.load_model(f"models:/{model}/{version}").predict(test)
+            m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+            scores = m.predict(model_inputs(m, test))
             return evaluate_propensity(scores, test, programs)
     else:
         y = test.pop("__label__").to_numpy(dtype=float)

@@ -24,6 +24,7 @@ from features.pipeline import groups_sql as gsql
 from features.pipeline.config import FeatureConfig, load_feature_config
 from features.pipeline.heavy import build_meter_table, heavy_passes
 from features.pipeline.registry import GROUPS
+from features.pipeline.scan import reads_files
 from features.pipeline.sources import (
     DAY_US,
     default_snapshots,
@@ -248,8 +249,8 @@ def build_features(
                     FROM m JOIN cust c USING (customer_id) GROUP BY 1""")
             zones = {tz: zone_segments(tz, first_us - DAY_US, last_us + DAY_US) for tz in tzs}
             t = time.perf_counter()
-            heavy_passes(con, cfg, offset_sql(zones, "epoch_us(r.ts)", "m.tz"))
-            log.info("heavy passes over interval_reads: %.1f s", time.perf_counter() - t)
+            heavy_passes(con, cfg, zones, reads_files(dataset_dir / "interval_reads"))
+            log.info("heavy pass over interval_reads: %.1f s", time.perf_counter() - t)
             if "weather" in present:
                 con.execute(f"""CREATE TEMP TABLE wday AS
                     SELECT w.region, ((epoch_us(w.ts) + {offset_sql(zones, "epoch_us(w.ts)", "r.tz")})
