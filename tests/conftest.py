@@ -40,3 +40,33 @@ def tiny_world(
     """One tiny synthetic utility (120 homes × 400 days, 30-min) shared by every test."""
     out = tmp_path_factory.mktemp("world") / "synthetic"
     return generate(tiny_world_config, out)
+
+
+@pytest.fixture(scope="session")
+def tiny_feature_store(
+    tmp_path_factory: pytest.TempPathFactory, tiny_world: GenerateSummary
+) -> Path:
+    """A copy of the tiny world with features built, applied in Feast and materialized."""
+    import shutil
+
+    from features.pipeline import build_features
+    from features.store import apply, materialize
+
+    ds = tmp_path_factory.mktemp("fs") / "synthetic"
+    shutil.copytree(tiny_world.out_dir, ds)
+    build_features(ds)
+    apply(ds)
+    materialize(ds)
+    return ds
+
+
+@pytest.fixture()
+def mlflow_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Settings whose MLflow database and artifacts live in a temporary folder."""
+    import mlflow
+
+    monkeypatch.setenv("WATTWISE_PATHS__MLRUNS_DIR", str(tmp_path / "mlruns"))
+    monkeypatch.setenv("WATTWISE_MLFLOW__TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    monkeypatch.setenv("WATTWISE_MLFLOW__ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
+    yield load_settings()
+    mlflow.set_tracking_uri(None)

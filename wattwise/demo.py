@@ -1,10 +1,13 @@
 """``wattwise demo``: the main job end to end on the embedded defaults.
 
-Each stage prints what it produced; later stages (features, training, serving, monitoring)
-join this list as they are built.
+Stages: generate the synthetic utility → build features, register them in Feast and
+materialize the online store → train, register and gate-promote churn and propensity models.
+Each stage prints what it produced. Serving and monitoring join as they are built.
 """
 
 from __future__ import annotations
+
+import time
 
 import typer
 
@@ -18,18 +21,63 @@ demo_app = typer.Typer(
 )
 
 
+def _stage(n: int, total: int, title: str) -> float:
+    typer.secho(f"\n[{n}/{total}] {title}", bold=True)
+    return time.perf_counter()
+
+
 @demo_app.callback()
 def demo(
     ctx: typer.Context,
     customers: int = typer.Option(2000, help="Customers in the synthetic utility."),
     days: int = typer.Option(396, help="Days of interval data (13 months by default)."),
+    trials: int = typer.Option(4, help="Optuna trials per model (small budget for the demo)."),
 ) -> None:
-    """Generate a synthetic utility and report what each stage produced."""
+    """Generate a synthetic utility, build features, train and promote models; report each stage."""
+    from features.attributes import build_attributes
+    from features.pipeline import build_features
+    from features.store import apply, materialize
     from features.synth.config import load_world_config
     from features.synth.generate import generate
+    from training.config import load_model_config
+    from training.pipeline import train_binary
+    from training.propensity import train_propensity
+    from training.registry import history
 
     settings = state(ctx).settings
-    typer.echo(f"[1/1] synthetic utility: {customers} customers × {days} days")
-    cfg = load_world_config(customers=customers, days=days)
-    summary = generate(cfg, settings.data_dir / "synthetic", show_progress=True)
+    ds = settings.data_dir / "synthetic"
+    total = 4
+    t = _stage(1, total, f"synthetic utility: {customers:,} customers × {days} days")
+    summary = generate(load_world_config(customers=customers, days=days), ds, show_progress=True)
     typer.echo(summary.render())
+
+    t = _stage(2, total, "features: DuckDB pipeline → Feast (offline DuckDB, online SQLite)")
+    fsum = build_features(ds)
+    build_attributes(ds)
+    typer.echo(fsum.render())
+    applied = apply(ds)
+    typer.echo(
+        f"Feast: applied {len(applied)} objects ({', '.join(a for a in applied if 'Service' in a)})"
+    )
+    lo, hi = materialize(ds)
+    typer.echo(
+        f"online store materialized {lo:%Y-%m-%d}..{hi:%Y-%m-%d} in {time.perf_counter() - t:.1f} s"
+    )
+
+    t = _stage(3, total, f"train churn ({trials} Optuna trials) → MLflow → registry gate")
+    churn = train_binary(load_model_config("churn"), settings, dataset_dir=ds, trials=trials)
+    typer.echo(churn.render())
+
+    t = _stage(4, total, f"train propensity and offer uplift ({max(1, trials // 2)} trials)")
+    prop = train_propensity(
+        load_model_config("propensity"), settings, dataset_dir=ds, trials=max(1, trials // 2)
+    )
+    typer.echo(prop.render())
+
+    typer.secho("\nregistry history (churn)", bold=True)
+    for h in history(settings, "churn")[-5:]:
+        typer.echo(f"  {h['at']} @{h['alias']}: v{h['from'] or '-'} -> v{h['to']}  {h['reason']}")
+    typer.echo(
+        f"\nMLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri} "
+        f"--default-artifact-root {settings.mlflow.artifact_root}"
+    )

@@ -18,7 +18,8 @@ from wattwise.errors import DataError
 
 SNAPSHOT = datetime(2016, 1, 31, tzinfo=UTC)
 HORIZON_DAYS = 90
-REQUIRED = ("id", "date_activ", "churn")
+# `churn` is optional: a new file to score has no label yet.
+REQUIRED = ("id", "date_activ")
 
 
 def import_powerco(
@@ -52,7 +53,6 @@ def import_powerco(
             if not pa.types.is_date(t.column("date_activ").type)
             else t.column("date_activ")
         )
-        end = t.column("date_end") if "date_end" in t.column_names else pa.nulls(n, pa.date32())
         customers = pa.table(
             {
                 "customer_id": ids,
@@ -65,7 +65,17 @@ def import_powerco(
             }
         )
         load_table(dataset_dir, "customers", customers, source=str(path), tag=tag, report=report)
-        _ = end
+        if "churn" not in t.column_names:
+            load_table(
+                dataset_dir,
+                "customer_attributes",
+                _long(t, ids),
+                source=str(path),
+                tag=tag,
+                report=report,
+            )
+            report.files.append(str(path))
+            continue
         churn = t.column("churn")
         labels = pa.table(
             {

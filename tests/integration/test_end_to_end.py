@@ -1,0 +1,73 @@
+"""Synthetic utility → features → Feast → training sets → trained, registered models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from features import store as fs
+from training.config import load_model_config
+from training.pipeline import train_binary
+from training.propensity import train_propensity
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_training_sets_are_point_in_time(tiny_feature_store: Path) -> None:
+    df = fs.training_set(tiny_feature_store, "churn")
+    assert len(df) > 0 and df.churned.notna().all()
+    usage = pq.read_table(tiny_feature_store / "features" / "usage.parquet").to_pandas()
+    row = df.dropna(subset=["usage_mean_daily_kwh_30d"]).iloc[len(df) // 2]
+    src = usage[
+        (usage.customer_id == row.customer_id) & (usage.event_timestamp <= row.event_timestamp)
+    ]
+    latest = src.sort_values("event_timestamp").iloc[-1]
+    assert latest.event_timestamp == row.event_timestamp  # monthly features line up with labels
+    assert np.isclose(latest.usage_mean_daily_kwh_30d, row.usage_mean_daily_kwh_30d)
+    prop = fs.training_set(tiny_feature_store, "propensity")
+    assert {"enrolled_paperless", "offered_paperless"} <= set(prop.columns)
+
+
+def test_online_store_serves_latest_values(tiny_feature_store: Path) -> None:
+    usage = pq.read_table(tiny_feature_store / "features" / "usage.parquet").to_pandas()
+    latest = (
+        usage.sort_values("event_timestamp").groupby("customer_id").tail(1).set_index("customer_id")
+    )
+    ids = list(latest.index[:5]) + ["C9999999"]
+    got = fs.online(fs.open_store(tiny_feature_store), "churn", ids)
+    want = latest.loc[ids[:5], "usage_mean_daily_kwh_30d"].tolist()
+    assert np.allclose(np.array(got["usage_mean_daily_kwh_30d"][:5], float), want, equal_nan=True)
+    assert got["usage_mean_daily_kwh_30d"][5] is None
+
+
+def test_churn_and_propensity_train_and_register(tiny_feature_store: Path, mlflow_settings) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    churn = train_binary(
+        load_model_config("churn", tuning={"trials": 2}, estimator={"n_estimators": 60}),
+        mlflow_settings,
+        dataset_dir=tiny_feature_store,
+    )
+    assert churn.promotion is not None and churn.promotion.moved
+    assert churn.oracle_auc is not None and 0.5 < churn.oracle_auc <= 1
+    frame = fs.training_set(tiny_feature_store, "churn").head(20)
+    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    from training.registry import model_inputs
+
+    out = model.predict(model_inputs(model, frame))
+    assert out.probability.between(0, 1).all() and "reason_1" in out
+
+    prop = train_propensity(
+        load_model_config("propensity", tuning={"trials": 1}, estimator={"n_estimators": 40}),
+        mlflow_settings,
+        dataset_dir=tiny_feature_store,
+    )
+    assert set(prop.per_program) <= set(load_model_config("propensity").programs)
+    scores = mlflow.pyfunc.load_model("models:/propensity@champion").predict(
+        pd.DataFrame(frame.drop(columns=["churned"]))
+    )
+    assert any(c.endswith("_uplift") for c in scores.columns)
