@@ -32,6 +32,11 @@ def demo(
     customers: int = typer.Option(2000, help="Customers in the synthetic utility."),
     days: int = typer.Option(396, help="Days of interval data (13 months by default)."),
     trials: int = typer.Option(4, help="Optuna trials per model (small budget for the demo)."),
+    source: str = typer.Option(
+        "synthetic",
+        help="synthetic, or lcl: import the London households from ../shared/data and run the "
+        "feature stage on them (no training: the source has no labels).",
+    ),
 ) -> None:
     """Generate a synthetic utility, build features, train and promote models; report each stage."""
     from features.attributes import build_attributes
@@ -45,11 +50,29 @@ def demo(
     from training.registry import history
 
     settings = state(ctx).settings
-    ds = settings.data_dir / "synthetic"
-    total = 4
-    t = _stage(1, total, f"synthetic utility: {customers:,} customers × {days} days")
-    summary = generate(load_world_config(customers=customers, days=days), ds, show_progress=True)
-    typer.echo(summary.render())
+    if source not in ("synthetic", "lcl"):
+        from wattwise.errors import ConfigError
+
+        raise ConfigError(f"--source must be synthetic or lcl, got {source!r}")
+    ds = settings.data_dir / source
+    total = 4 if source == "synthetic" else 2
+    if source == "lcl":
+        from features.ingest.run import run_import
+
+        shared = settings.shared_data_dir
+        t = _stage(1, total, f"import the London households (LCL) from {shared}")
+        inputs = [shared / "lcl_smart_meters", shared / "lcl_tou_tariff", shared / "london_weather"]
+        report = run_import("lcl", inputs, ds)
+        for name, read, loaded, quarantined, _ in report.rows():
+            typer.echo(
+                f"  {name:<20} read {read:>10,}  loaded {loaded:>10,}  quarantined {quarantined:,}"
+            )
+    else:
+        t = _stage(1, total, f"synthetic utility: {customers:,} customers × {days} days")
+        summary = generate(
+            load_world_config(customers=customers, days=days), ds, show_progress=True
+        )
+        typer.echo(summary.render())
 
     t = _stage(2, total, "features: DuckDB pipeline → Feast (offline DuckDB, online SQLite)")
     fsum = build_features(ds)
@@ -63,6 +86,12 @@ def demo(
     typer.echo(
         f"online store materialized {lo:%Y-%m-%d}..{hi:%Y-%m-%d} in {time.perf_counter() - t:.1f} s"
     )
+
+    if source == "lcl":
+        typer.echo(
+            "LCL has no churn or enrollment labels: training stages run on the synthetic utility."
+        )
+        return
 
     t = _stage(3, total, f"train churn ({trials} Optuna trials) → MLflow → registry gate")
     churn = train_binary(load_model_config("churn"), settings, dataset_dir=ds, trials=trials)
