@@ -148,11 +148,13 @@ def _string_codes(col: pa.ChunkedArray) -> np.ndarray:
     for arr, codes in _LAST_CODES:
         if _identity(arr) == ident:
             return codes
-    codes = _run_codes(col)
-    if codes is None:
+    run = _run_codes(col)
+    if run is None:
         whole = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
         enc = pc.dictionary_encode(whole, null_encoding="encode")
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    else:
+        codes = run
     _LAST_CODES[:] = [(col, codes)]
     return codes
 

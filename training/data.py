@@ -100,7 +100,7 @@ def split(df: pd.DataFrame, y: np.ndarray, cfg: SplitConfig, seed: int) -> Split
     idx = np.arange(n)
     rest, test_idx = train_test_split(idx, test_size=cfg.test_share, stratify=y, random_state=seed)
     tr_idx, va_idx = train_test_split(rest, test_size=0.2, stratify=y[rest], random_state=seed)
-    masks = [np.isin(idx, part) for part in (tr_idx, va_idx, test_idx)]
+    tr, va, te = (np.isin(idx, part) for part in (tr_idx, va_idx, test_idx))
     return Split(
-        *masks, f"stratified split: test {cfg.test_share:.0%}, {cfg.folds}-fold CV for tuning"
+        tr, va, te, f"stratified split: test {cfg.test_share:.0%}, {cfg.folds}-fold CV for tuning"
     )

@@ -73,7 +73,7 @@ class Calibrator(BaseEstimator):  # type: ignore[misc]
     def __init__(self, method: str = "isotonic") -> None:
         self.method = method
 
-    def fit(self, p: np.ndarray, y: np.ndarray) -> Calibrator:
+    def fit(self, p: Any, y: Any) -> Calibrator:
         p = np.asarray(p, float)
         y = np.asarray(y, float)
         if self.method == "isotonic" and len(np.unique(y)) == 2:
@@ -90,7 +90,7 @@ class Calibrator(BaseEstimator):  # type: ignore[misc]
             self.method = "none"
         return self
 
-    def predict(self, p: np.ndarray) -> np.ndarray:
+    def predict(self, p: Any) -> np.ndarray:
         p = np.asarray(p, float)
         if self.method == "isotonic":
             return np.interp(p, self.x_, self.y_)
@@ -141,7 +141,7 @@ def fit_lightgbm(
     ``report(iteration, valid_auc)`` is called every 10 rounds (tuning uses it to prune; it
     may raise to stop the fit).
     """
-    p = {
+    p: dict[str, Any] = {
         "objective": "binary",
         "metric": "auc",
         "verbosity": -1,
@@ -183,7 +183,7 @@ def reason_codes(
     Returns (names (n, k), contributions (n, k)) in log-odds; empty names where fewer than
     ``k`` features push up.
     """
-    contrib = booster.predict(X, pred_contrib=True)[:, :-1]
+    contrib = np.asarray(booster.predict(X, pred_contrib=True))[:, :-1]
     cols = np.asarray(list(names or X.columns), dtype=object)
     k = min(k, contrib.shape[1])
     top = np.argsort(-contrib, axis=1)[:, :k]

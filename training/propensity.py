@@ -106,7 +106,7 @@ def fit_program(
     cal = Calibrator(calibration).fit(
         resp.booster.predict(Xr[va], num_iteration=resp.best_iteration), y[va]
     )
-    learners = []
+    learners: list[Any] = []
     for arm in (True, False):
         a_tr, a_va = tr & (t == arm), va & (t == arm)
         if len(np.unique(y[a_tr])) < 2 or len(np.unique(y[a_va])) < 2:

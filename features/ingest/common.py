@@ -311,6 +311,7 @@ class SideTableWriter:
                 else None,
                 store_schema=False,
             )
+        assert self.writer is not None
         self.writer.write_table(data)
 
     def commit(self) -> None:

@@ -32,6 +32,7 @@ import logging
 import re
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,7 @@ from features.ingest.common import (
     ImportReport,
     SideTableWriter,
     check_not_empty,
+    file_hash,
     load_table,
     write_side_table,
 )
@@ -148,7 +150,7 @@ class _MeterReading:
     pending_entries: list[memoryview] = field(default_factory=list)
     pending_bytes: int = 0
 
-    def add(self, fields: dict[str, list[bytes] | None], n: int) -> None:
+    def add(self, fields: Mapping[str, list[bytes] | None], n: int) -> None:
         """Readings as lists of integer texts (the regex and defusedxml paths)."""
         for name in ("start", "duration", "value", "cost", "quality"):
             vals = fields.get(name)
@@ -158,7 +160,7 @@ class _MeterReading:
                     self.has_quality |= name == "quality"
                 if vals is None or len(vals) == 0:
                     vals = [b""] * n  # empty means null, converted below
-            self.buf.setdefault(name, []).extend(vals)
+            self.buf.setdefault(name, []).extend(vals or [])
         self.n_buf += n
         self.n += n
         if self.n_buf >= 262_144:
@@ -191,7 +193,7 @@ class _MeterReading:
         self.buf = {}
         self.n_buf = 0
 
-    def column(self, name: str) -> np.ndarray | pa.ChunkedArray:
+    def column(self, name: str) -> pa.ChunkedArray:
         self.flush()
         return pa.chunked_array(self.chunks.get(name, []), pa.int64())
 
@@ -394,7 +396,7 @@ def _parse_meta(feed: _Feed, entry: bytes) -> None:
             if "LocalTimeParameters" in href:
                 feed.up_ltp[key] = _key(href, "LocalTimeParameters") or href
     elif kind == "MeterReading":
-        key = _key(self_href, "MeterReading")
+        key = _key(self_href, "MeterReading") or ""
         for href in links.get("related", []):
             if "ReadingType" in href and key:
                 feed.mr_reading_type[key] = _key(href, "ReadingType") or href
@@ -441,16 +443,16 @@ def _blocks_slow(feed: _Feed, entry: bytes, el, links: dict[str, list[str]]) -> 
     mr_key, up = _reading_key(feed, links)
     mr = feed.meter_readings.setdefault(mr_key, _MeterReading(mr_key, up))
     for block in (b for b in el.iter() if _local(b.tag) == "IntervalBlock"):
-        rows: dict[str, list[bytes] | None] = {k: [] for k in _FIELDS}
+        rows: dict[str, list[bytes]] = {k: [] for k in _FIELDS}
         readings = [r for r in block.iter() if _local(r.tag) == "IntervalReading"]
         for r in readings:
             tp = next((c for c in r if _local(c.tag) == "timePeriod"), None)
             if tp is None or _text(tp, "start") is None or _text(r, "value") is None:
                 raise DataError(f"{feed.path}: an IntervalReading lacks timePeriod or value")
-            rows["start"].append(_text(tp, "start").encode())
+            rows["start"].append(str(_text(tp, "start")).encode())
             rows["duration"].append((_text(tp, "duration") or "").encode())
             value = next((c for c in r if _local(c.tag) == "value"), None)
-            rows["value"].append((value.text or "").encode())
+            rows["value"].append(((value.text if value is not None else None) or "").encode())
             rows["cost"].append((_text(r, "cost") or "").encode())
             rows["quality"].append((_text(r, "quality") or "").encode())
         mr.add(rows, len(readings))
@@ -860,7 +862,7 @@ def import_greenbutton(
     report = report or ImportReport("greenbutton", dataset_dir)
     for path in paths:
         feed = parse_feed(path, content_hash=True)  # the hash overlaps with parsing
-        tag = feed.content_hash
+        tag = feed.content_hash or file_hash(path)
         if not feed.meter_readings:
             raise DataError(f"{path}: no IntervalBlock readings in this feed")
         with SideTableWriter(dataset_dir, "greenbutton_raw", tag) as raw_writer:

@@ -89,10 +89,11 @@ def import_lcl(
 
         from features.quality import check_interval_reads
 
-        unparsed = con.execute(
+        row = con.execute(
             "SELECT count(*) FROM r WHERE kwh IS NULL AND raw IS NOT NULL "
             "AND raw NOT IN ('', 'Null')"
-        ).fetchone()[0]
+        ).fetchone()
+        unparsed = row[0] if row else 0
         reads = _arrow(con.execute("SELECT meter_id, ts, kwh FROM r"))
         res = check_interval_reads(reads, 30)
         notes = Counter(res.notes)
