@@ -13,19 +13,24 @@ train_app = group("Train and tune models (Optuna), tracked in MLflow.")
 registry_app = group("Model registry: promote behind a gate, history, rollback.")
 
 CHURN_CONFIGS = {"synthetic": "churn", "powerco": "churn_powerco"}
+TRIALS = typer.Option(None, help="Optuna trials (default: the config's).")
+TIMEOUT = typer.Option(None, help="Tuning time limit in seconds.")
+SEED = typer.Option(None, help="Sampler seed (default: the config's).")
+PROMOTE = typer.Option(True, help="Run the promotion gate after training.")
+DATA_DIR = typer.Option(
+    None, "--data-dir", help="Dataset folder (default: data/<dataset of the config>)."
+)
 
 
 @train_app.command("churn")
 def train_churn(
     ctx: typer.Context,
-    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
-    timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
+    trials: int | None = TRIALS,
+    timeout: float | None = TIMEOUT,
     data: str = typer.Option("synthetic", help="synthetic or powerco."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Dataset folder (default: data/<data>)."
-    ),
-    seed: int | None = typer.Option(None, help="Sampler seed (default: the config's)."),
-    promote: bool = typer.Option(True, help="Run the promotion gate after training."),
+    data_dir: Path | None = DATA_DIR,
+    seed: int | None = SEED,
+    promote: bool = PROMOTE,
 ) -> None:
     """Train the churn model on a dataset, register it, and promote it if it passes the gate."""
     from training.config import load_model_config
@@ -50,13 +55,11 @@ def train_churn(
 @train_app.command("propensity")
 def train_propensity_cmd(
     ctx: typer.Context,
-    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
-    timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Dataset folder (default: data/synthetic)."
-    ),
-    seed: int | None = typer.Option(None, help="Sampler seed (default: the config's)."),
-    promote: bool = typer.Option(True, help="Run the promotion gate after training."),
+    trials: int | None = TRIALS,
+    timeout: float | None = TIMEOUT,
+    data_dir: Path | None = DATA_DIR,
+    seed: int | None = SEED,
+    promote: bool = PROMOTE,
 ) -> None:
     """Train per-program propensity and offer-uplift models, register, gate-promote."""
     from training.config import load_model_config

@@ -65,36 +65,24 @@ def import_powerco(
             }
         )
         load_table(dataset_dir, "customers", customers, source=str(path), tag=tag, report=report)
-        if "churn" not in t.column_names:
-            load_table(
-                dataset_dir,
-                "customer_attributes",
-                _long(t, ids),
-                source=str(path),
-                tag=tag,
-                report=report,
+        if "churn" in t.column_names:  # a new file to score has no label yet
+            churn = t.column("churn")
+            labels = pa.table(
+                {
+                    "customer_id": ids,
+                    "snapshot": pa.array([SNAPSHOT] * n, pa.timestamp("us", tz="UTC")),
+                    "churned": pc.equal(churn.cast(pa.int64()), 1)
+                    if not pa.types.is_boolean(churn.type)
+                    else churn,
+                    "horizon_days": pa.array([HORIZON_DAYS] * n, pa.int16()),
+                }
             )
-            report.files.append(str(path))
-            continue
-        churn = t.column("churn")
-        labels = pa.table(
-            {
-                "customer_id": ids,
-                "snapshot": pa.array([SNAPSHOT] * n, pa.timestamp("us", tz="UTC")),
-                "churned": pc.equal(churn.cast(pa.int64()), 1)
-                if not pa.types.is_boolean(churn.type)
-                else churn,
-                "horizon_days": pa.array([HORIZON_DAYS] * n, pa.int16()),
-            }
-        )
-        load_table(dataset_dir, "churn_labels", labels, source=str(path), tag=tag, report=report)
+            load_table(
+                dataset_dir, "churn_labels", labels, source=str(path), tag=tag, report=report
+            )
+        attrs = _long(t, ids)
         load_table(
-            dataset_dir,
-            "customer_attributes",
-            _long(t, ids),
-            source=str(path),
-            tag=tag,
-            report=report,
+            dataset_dir, "customer_attributes", attrs, source=str(path), tag=tag, report=report
         )
         report.files.append(str(path))
     return report
