@@ -1,9 +1,10 @@
 """Build every feature group of a dataset: canonical tables -> one parquet file per group.
 
-Runs on DuckDB: two heavy passes over interval_reads into small per-day and per-period
-tables (:mod:`heavy`), then one SQL query per group (:mod:`groups_sql`). Rows exist for each
-(customer, snapshot) with the customer active (moved in before, not moved out on or before
-the snapshot) and, where the customer has electric reads, after the first complete day.
+One numpy scan of interval_reads, file by file (:mod:`scan`, :mod:`heavy`), into per-day
+arrays and small window tables (:mod:`windowstats`), then one DuckDB SQL query per group
+(:mod:`groups_sql`). Rows exist for each (customer, snapshot) with the customer active
+(moved in before, not moved out on or before the snapshot) and, where the customer has
+electric reads, after the first complete day.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.cluster import KMeans
@@ -33,6 +35,7 @@ from features.pipeline.sources import (
     to_us,
     zone_segments,
 )
+from features.pipeline.windowstats import degree_day_sums, window_stats
 from wattwise.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -133,55 +136,95 @@ def _load_shape(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, fit_end: dt.
     con.unregister("shape_res")
 
 
-def _windows(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
-    """Last ``window_days`` of reads per meter at fixed length; numpy scatter, NaN = missing."""
-    snaps = con.execute("SELECT si, S FROM snaps ORDER BY si").fetchall()
+def _ddwin(
+    con: duckdb.DuckDBPyConnection,
+    cfg: FeatureConfig,
+    days: dict[str, np.ndarray],
+    customers: pa.Array,
+    ns: int,
+) -> pa.Table:
+    """Degree-day sums per (customer, snapshot, balance pair): regions as integer codes."""
+    regions = con.execute(
+        "SELECT DISTINCT region FROM cust WHERE region IS NOT NULL ORDER BY 1"
+    ).fetchnumpy()["region"]
+    ridx = pd.Index(np.asarray(regions).astype(str))
+    cr = _arrow(con.execute("SELECT customer_id, region FROM cust"))
+    code = pd.Index(customers.to_pandas()).get_indexer(cr.column("customer_id").to_pandas())
+    cust_region = np.full(len(customers), -1, np.int64)
+    reg = ridx.get_indexer(cr.column("region").to_pandas().astype(str))
+    have = (code >= 0) & cr.column("region").is_valid().to_numpy(zero_copy_only=False)
+    cust_region[code[have]] = reg[have]
+    wd = _arrow(con.execute("SELECT region, d, t FROM wday"))
+    rc = ridx.get_indexer(wd.column("region").to_pandas().astype(str))
+    keep = rc >= 0
+    wday = pa.table(
+        {
+            "rc": pa.array(rc[keep]),
+            "d": pa.array(wd.column("d").to_numpy()[keep]),
+            "t": pa.array(wd.column("t").to_numpy(zero_copy_only=False)[keep]),
+        }
+    )
+    pairs = [(h, c) for h in cfg.heating_balance_c for c in cfg.cooling_balance_c if h <= c]
+    return degree_day_sums(days, cust_region, wday, customers, ns, pairs, cfg.min_fit_days)
+
+
+def _windows(
+    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, win: dict[str, np.ndarray], out_dir: Path
+) -> int:
+    """Last ``window_days`` of reads per meter at fixed length; numpy scatter, NaN = missing.
+
+    ``win`` holds the scan's non-null reads inside each window (``pos`` in the flat
+    snapshot × meter × slot array, kWh), so no second pass over interval_reads is needed. The
+    file is assembled in arrow (a gather of each row's slice): list columns through a SQL
+    join cost seconds for nothing.
+    """
+    snaps = con.execute("SELECT si FROM snaps ORDER BY si").fetchall()
     if not cfg.windows_all_snapshots:
         snaps = snaps[-1:]
-    meters = _arrow(con.execute("SELECT meter_id, imin FROM m ORDER BY idx"))
-    imin = meters.column("imin").to_numpy().astype(np.int64)
+    keep = "" if cfg.windows_all_snapshots else "WHERE b.si = (SELECT max(si) FROM snaps)"
+    rows = _arrow(
+        con.execute(
+            f"""SELECT m.meter_id, b.si, b.ts, m.idx - 1 AS i FROM base b
+            JOIN m USING (customer_id) {keep} ORDER BY b.si, m.meter_id"""
+        )
+    )
+    imin = _arrow(con.execute("SELECT imin FROM m ORDER BY idx")).column("imin").to_numpy()
+    imin = imin.astype(np.int64)
     length = cfg.window_days * 1440 // imin
     offsets = np.concatenate([[0], np.cumsum(length)])
-    out = []
-    for si, s_us in snaps:
-        lo = s_us - cfg.window_days * DAY_US
-        r = _arrow(
-            con.execute(
-                f"""SELECT m.idx - 1 AS i, ((epoch_us(r.ts) - {lo}) // (m.imin * 60000000))::BIGINT AS j,
-                r.kwh FROM src_interval_reads r JOIN m USING (meter_id)
-                WHERE r.ts >= make_timestamp({lo})::TIMESTAMPTZ AND r.ts < make_timestamp({s_us})::TIMESTAMPTZ
-                  AND r.kwh IS NOT NULL"""
-            )
-        )
-        vals = np.full(offsets[-1], np.nan, dtype=np.float32)
-        i = r.column("i").to_numpy()
-        j = r.column("j").to_numpy()
-        good = j < length[i]
-        vals[offsets[i[good]] + j[good]] = r.column("kwh").to_numpy()[good]
-        missing = (
-            np.add.reduceat(np.isnan(vals).astype(np.int64), offsets[:-1]) if len(imin) else []
-        )
-        out.append(
-            pa.table(
-                {
-                    "meter_id": meters.column("meter_id"),
-                    "si": pa.array(np.full(len(imin), si, dtype=np.int32)),
-                    "win_kwh": pa.ListArray.from_arrays(
-                        pa.array(offsets, pa.int32()), pa.array(vals)
-                    ),
-                    "win_interval_minutes": pa.array(imin),
-                    "win_missing": pa.array(missing, pa.int64()),
-                }
-            )
-        )
-    con.register("win_res", pa.concat_tables(out))
-    con.execute("CREATE OR REPLACE TEMP TABLE g_windows AS SELECT * FROM win_res")
-    con.unregister("win_res")
-    keep = "" if cfg.windows_all_snapshots else "WHERE b.si = (SELECT max(si) FROM snaps)"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE mbase AS SELECT m.meter_id, b.si, b.ts FROM base b
-        JOIN m USING (customer_id) {keep}"""
+    total = int(offsets[-1])
+    kmap = np.full(max(si for (si,) in snaps) + 1, -1, np.int64)
+    kmap[[si for (si,) in snaps]] = np.arange(len(snaps))
+    vals = np.full(len(snaps) * total, np.nan, dtype=np.float32)
+    vals[win["pos"]] = win["kwh"]
+    r_i = rows.column("i").to_numpy().astype(np.int64)
+    r_k = kmap[rows.column("si").to_numpy()]
+    lens = length[r_i]
+    loff = np.concatenate([[0], np.cumsum(lens)])
+    flat = vals[np.repeat(r_k * total + offsets[r_i] - loff[:-1], lens) + np.arange(loff[-1])]
+    missing = (
+        np.add.reduceat(np.isnan(flat).astype(np.int64), loff[:-1])
+        if len(r_i)
+        else np.empty(0, np.int64)
     )
+    ts = rows.column("ts").cast(pa.timestamp("us", tz="UTC"))
+    tbl = pa.table(
+        {
+            "meter_id": rows.column("meter_id").cast(pa.string()),
+            "event_timestamp": ts,
+            "created_timestamp": ts,
+            "win_kwh": pa.ListArray.from_arrays(
+                pa.array(loff, pa.int32()),
+                pa.array(flat),
+                type=pa.list_(pa.field("element", pa.float32())),
+            ),
+            "win_interval_minutes": pa.array(imin[r_i]),
+            "win_missing": pa.array(missing, pa.int64()),
+        }
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(tbl, out_dir / "windows.parquet", compression="zstd")
+    return tbl.num_rows
 
 
 def build_features(
@@ -249,7 +292,9 @@ def build_features(
                     FROM m JOIN cust c USING (customer_id) GROUP BY 1""")
             zones = {tz: zone_segments(tz, first_us - DAY_US, last_us + DAY_US) for tz in tzs}
             t = time.perf_counter()
-            heavy_passes(con, cfg, zones, reads_files(dataset_dir / "interval_reads"))
+            days, day_customers, win = heavy_passes(
+                con, cfg, zones, reads_files(dataset_dir / "interval_reads")
+            )
             log.info("heavy pass over interval_reads: %.1f s", time.perf_counter() - t)
             if "weather" in present:
                 con.execute(f"""CREATE TEMP TABLE wday AS
@@ -258,13 +303,12 @@ def build_features(
                     FROM src_weather w JOIN rtz r USING (region) GROUP BY ALL HAVING count(*) >= 20""")
             else:
                 con.execute("CREATE TEMP TABLE wday (region VARCHAR, d INTEGER, t DOUBLE)")
-            start_filter = """AND (NOT EXISTS (SELECT 1 FROM cday c WHERE c.customer_id = cu.customer_id)
-                OR (SELECT min(day_end) FROM cday c WHERE c.customer_id = cu.customer_id
-                    AND c.complete) <= s.S)"""
+            start_join = "LEFT JOIN cstart cs USING (customer_id)"
+            start_filter = "AND (cs.customer_id IS NULL OR cs.first_end <= s.S)"
         else:
-            start_filter = ""
+            start_join = start_filter = ""
         con.execute(f"""CREATE TEMP TABLE base AS SELECT cu.customer_id, s.si, s.ts, s.sd, s.S
-            FROM cust cu CROSS JOIN snaps s
+            FROM cust cu {start_join} CROSS JOIN snaps s
             WHERE (cu.move_out IS NULL OR s.sd < cu.move_out)
               AND (cu.move_in IS NULL OR cu.move_in < s.sd) {start_filter}""")
         # default: fit segments on the first half of the snapshots
@@ -285,7 +329,22 @@ def build_features(
                 summary.skipped[group] = "no bills in this source"
                 continue
             if group == "usage":
+                tu = time.perf_counter()
+                con.register("ddwin_res", _ddwin(con, cfg, days, day_customers, len(snaps)))
+                con.execute("CREATE OR REPLACE TEMP TABLE ddwin AS SELECT * FROM ddwin_res")
+                con.unregister("ddwin_res")
+                log.info("usage: degree-day sums %.1f s", time.perf_counter() - tu)
+                tu = time.perf_counter()
                 con.execute(f"CREATE OR REPLACE TEMP TABLE ddfit AS {gsql.ddfit_sql(cfg)}")
+                log.info("usage: degree-day fits (SQL) %.1f s", time.perf_counter() - tu)
+                tu = time.perf_counter()
+                snaps_us = np.array(
+                    [r[0] for r in con.execute("SELECT S FROM snaps ORDER BY si").fetchall()]
+                )
+                con.register("uwin_res", window_stats(days, day_customers, snaps_us, cfg.anomaly_z))
+                con.execute("CREATE OR REPLACE TEMP TABLE uwin AS SELECT * FROM uwin_res")
+                con.unregister("uwin_res")
+                log.info("usage: window sums %.1f s", time.perf_counter() - tu)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE g_usage AS {gsql.usage_sql(cfg)}")
             elif group == "load_shape":
                 _load_shape(con, cfg, fit_end)
@@ -307,8 +366,8 @@ def build_features(
                     f"CREATE OR REPLACE TEMP TABLE g_programs AS {gsql.programs_sql(present)}"
                 )
             elif group == "windows":
-                _windows(con, cfg)
-            if group in wanted:
+                summary.rows[group] = _windows(con, cfg, win, out_dir)
+            if group in wanted and group != "windows":
                 key = GROUPS[group].entity
                 summary.rows[group] = _write(con, group, key, out_dir)
             summary.group_seconds[group] = time.perf_counter() - tg

@@ -9,66 +9,44 @@ the snapshot is ever read.
 from __future__ import annotations
 
 from features.pipeline.config import FeatureConfig
-from features.pipeline.sources import DAY_US
 from features.schema import CONTACT_KINDS, PROGRAMS, TARIFFS
 
 
 def usage_sql(cfg: FeatureConfig) -> str:
-    """Usage features from ``cday`` (range join to snapshots) and the degree-day fit ``ddfit``."""
-    w = lambda n: f"j.day_end > j.S - {n * DAY_US}"  # noqa: E731
-    return f"""
-    WITH j AS (
-      SELECT c.*, s.si, s.S FROM cday c JOIN snaps s
-      ON c.day_end <= s.S AND c.day_end > s.S - {400 * DAY_US}
-    ), a AS (
-      SELECT customer_id, si,
-        avg(kwh) FILTER (WHERE complete AND {w(30)}) AS m30,
-        avg(kwh) FILTER (WHERE complete AND {w(90)}) AS m90,
-        avg(kwh) FILTER (WHERE complete AND {w(365)}) AS m365,
-        count(*) FILTER (WHERE complete AND {w(365)}) AS days365,
-        sum(kpeak) FILTER (WHERE {w(90)}) / nullif(sum(kwh) FILTER (WHERE {w(90)}), 0) AS peak,
-        sum(keve) FILTER (WHERE {w(90)}) / nullif(sum(kwh) FILTER (WHERE {w(90)}), 0) AS eve,
-        sum(kwh) FILTER (WHERE {w(90)}) / nullif(sum(hours) FILTER (WHERE {w(90)}), 0)
-          / nullif(max(kw_max) FILTER (WHERE {w(90)}), 0) AS lf,
-        sum(knight) FILTER (WHERE {w(90)}) / nullif(sum(night_h) FILTER (WHERE {w(90)}), 0) AS base_kw,
-        avg(kwh) FILTER (WHERE complete AND NOT weekend AND {w(90)})
-          / nullif(avg(kwh) FILTER (WHERE complete AND weekend AND {w(90)}), 0) AS wk_ratio,
-        stddev_samp(kwh) FILTER (WHERE complete AND {w(90)})
-          / nullif(avg(kwh) FILTER (WHERE complete AND {w(90)}), 0) AS cv,
-        avg(kwh) FILTER (WHERE complete AND j.day_end <= j.S - {365 * DAY_US}
-                         AND {w(395)}) AS m30_ly,
-        count(*) FILTER (WHERE complete AND j.day_end <= j.S - {365 * DAY_US} AND {w(395)}) AS n30_ly,
-        count(*) FILTER (WHERE complete AND {w(30)}) AS n30,
-        max(kw_max) FILTER (WHERE {w(90)}) AS kw_max,
-        sum(kexp) FILTER (WHERE {w(90)})
-          / nullif(sum(kwh) FILTER (WHERE {w(90)}) + sum(kexp) FILTER (WHERE {w(90)}), 0) AS exp_share,
-        count(*) FILTER (WHERE {w(30)} AND (night_mask & (night_mask >> 1)) <> 0) AS ev_nights,
-        avg(kwh) FILTER (WHERE complete AND NOT {w(30)} AND {w(120)}) AS b_mean,
-        stddev_samp(kwh) FILTER (WHERE complete AND NOT {w(30)} AND {w(120)}) AS b_sd
-      FROM j GROUP BY customer_id, si
-    ), an AS (
-      SELECT j.customer_id, j.si,
-        count(*) FILTER (WHERE j.complete AND {w(30)}
-          AND abs(j.kwh - a.b_mean) / nullif(a.b_sd, 0) > {cfg.anomaly_z}) AS anomalies
-      FROM j JOIN a USING (customer_id, si) WHERE a.b_sd IS NOT NULL GROUP BY ALL
+    """Usage features from the window sums ``uwin`` and the degree-day fit ``ddfit``.
+
+    ``uwin`` (:mod:`windowstats`) has, per (customer, snapshot), counts and sums over the
+    days that ended in ``(S - N days, S]``: ``cn``/``cs`` complete days and their kWh for
+    N = 30, 90, 365 and ``ly`` = (S - 395 d, S - 365 d], ``cd90``/``cq90`` the sum and sum of
+    squares of complete-day kWh minus their 90-day mean (corrected two-pass variance),
+    ``wd*``/``we*`` weekday/weekend complete days, ``*90`` all-day sums (NULL: no non-null
+    value), ``kwmax90``, ``ev30`` EV nights and ``anom30`` with its baseline ``b_mean``/``b_sd``.
+    """
+    avg = lambda n: f"(cs{n} / nullif(cn{n}, 0))"  # noqa: E731
+    sd90 = (
+        "CASE WHEN cn90 >= 2 THEN sqrt(greatest((cq90 - cd90 * cd90 / cn90) / (cn90 - 1), 0)) END"
     )
+    return f"""
     SELECT a.customer_id, a.si,
-      m30 AS usage_mean_daily_kwh_30d, m90 AS usage_mean_daily_kwh_90d,
-      m365 AS usage_mean_daily_kwh_365d, days365 AS usage_days_365d,
-      peak AS usage_peak_share_90d, 1 - peak AS usage_offpeak_share_90d,
-      eve AS usage_evening_share_90d,
-      lf AS usage_load_factor_90d,
-      base_kw AS usage_night_baseload_kw_90d, wk_ratio AS usage_weekday_weekend_ratio_90d,
-      cv AS usage_cv_daily_90d,
-      CASE WHEN n30 >= 20 AND n30_ly >= 20 AND m30_ly > 0 THEN m30 / m30_ly - 1 END
+      {avg(30)} AS usage_mean_daily_kwh_30d, {avg(90)} AS usage_mean_daily_kwh_90d,
+      {avg(365)} AS usage_mean_daily_kwh_365d, cn365 AS usage_days_365d,
+      kpeak90 / nullif(kwh90, 0) AS usage_peak_share_90d,
+      1 - kpeak90 / nullif(kwh90, 0) AS usage_offpeak_share_90d,
+      keve90 / nullif(kwh90, 0) AS usage_evening_share_90d,
+      kwh90 / nullif(hours90, 0) / nullif(kwmax90, 0) AS usage_load_factor_90d,
+      knight90 / nullif(night_h90, 0) AS usage_night_baseload_kw_90d,
+      (wds90 / nullif(wdn90, 0)) / nullif(wes90 / nullif(wen90, 0), 0)
+        AS usage_weekday_weekend_ratio_90d,
+      {sd90} / nullif({avg(90)}, 0) AS usage_cv_daily_90d,
+      CASE WHEN cn30 >= 20 AND cnly >= 20 AND {avg("ly")} > 0 THEN {avg(30)} / {avg("ly")} - 1 END
         AS usage_trend_yoy_30d,
-      kw_max AS usage_max_demand_kw_90d, exp_share AS usage_solar_export_share_90d,
-      ev_nights AS usage_ev_nights_30d,
-      coalesce(an.anomalies, CASE WHEN b_sd IS NOT NULL THEN 0 END) AS usage_anomaly_days_30d,
+      kwmax90 AS usage_max_demand_kw_90d,
+      kexp90 / nullif(kwh90 + kexp90, 0) AS usage_solar_export_share_90d,
+      ev30 AS usage_ev_nights_30d,
+      anom30 AS usage_anomaly_days_30d,
       f.bh AS usage_heating_slope_kwh_per_hdd, f.bc AS usage_cooling_slope_kwh_per_cdd,
       f.hb AS usage_heating_balance_c, f.cb AS usage_cooling_balance_c, f.r2 AS usage_degree_day_r2
-    FROM a
-    LEFT JOIN an USING (customer_id, si)
+    FROM uwin a
     LEFT JOIN ddfit f USING (customer_id, si)
     """
 
@@ -76,33 +54,16 @@ def usage_sql(cfg: FeatureConfig) -> str:
 def ddfit_sql(cfg: FeatureConfig) -> str:
     """CalTRACK-style degree-day fit per (customer, snapshot) over the last 12 periods.
 
-    Sufficient statistics per (customer, period, balance pair) are summed over the window,
-    then HDD+CDD, HDD-only and CDD-only OLS fits with positive slopes are compared by R².
+    ``ddwin`` (:func:`windowstats.degree_day_sums`) has the centred sums per (customer,
+    snapshot, balance pair) over the last 12 periods (n >= min_fit_days); here the HDD+CDD,
+    HDD-only and CDD-only OLS fits with positive slopes are compared by R².
+    Exact ties (no day between two balance points gives the same fit) are broken the same
+    way every run: R² rounded to 1e-9, then the higher heating / lower cooling balance point
+    (``arg_max`` on R² alone picked by float noise, so reruns could differ).
     """
-    pairs = [(h, c) for h in cfg.heating_balance_c for c in cfg.cooling_balance_c if h <= c]
-    values = ", ".join(f"({h}, {c})" for h, c in pairs)
-    return f"""
-    WITH bp(hb, cb) AS (VALUES {values}),
-    d AS (
-      SELECT c.customer_id, c.p, c.kwh AS y, w.t FROM cday c
-      JOIN cust cu USING (customer_id) JOIN wday w ON w.region = cu.region AND w.d = c.d
-      WHERE c.complete AND c.p IS NOT NULL
-    ), x AS (
-      SELECT customer_id, p, hb, cb, y, greatest(hb - t, 0) AS x1, greatest(t - cb, 0) AS x2
-      FROM d CROSS JOIN bp
-    ), per AS (
-      SELECT customer_id, p, hb, cb, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy,
-        sum(x1) AS s1, sum(x2) AS s2, sum(x1 * x1) AS s11, sum(x2 * x2) AS s22,
-        sum(x1 * x2) AS s12, sum(x1 * y) AS s1y, sum(x2 * y) AS s2y
-      FROM x GROUP BY ALL
-    ), win AS (
-      SELECT per.customer_id, s.si, hb, cb, sum(n) AS n,
-        sum(s11) - sum(s1) * sum(s1) / sum(n) AS c11, sum(s22) - sum(s2) * sum(s2) / sum(n) AS c22,
-        sum(s12) - sum(s1) * sum(s2) / sum(n) AS c12, sum(s1y) - sum(s1) * sum(sy) / sum(n) AS c1y,
-        sum(s2y) - sum(s2) * sum(sy) / sum(n) AS c2y, sum(syy) - sum(sy) * sum(sy) / sum(n) AS cyy
-      FROM per JOIN snaps s ON per.p <= s.si AND per.p > s.si - 12 GROUP BY ALL
-      HAVING sum(n) >= {cfg.min_fit_days}
-    ), both_ AS (
+    del cfg  # the grid and min_fit_days are applied in ddwin
+    return """
+    WITH win AS (SELECT * FROM ddwin), both_ AS (
       SELECT *, (c22 * c1y - c12 * c2y) / (c11 * c22 - c12 * c12) AS bh,
         (c11 * c2y - c12 * c1y) / (c11 * c22 - c12 * c12) AS bc
       FROM win WHERE c11 > 1e-9 AND c22 > 1e-9 AND c11 * c22 - c12 * c12 > 1e-9 * c11 * c22
@@ -118,21 +79,17 @@ def ddfit_sql(cfg: FeatureConfig) -> str:
       UNION ALL
       SELECT customer_id, si, NULL, NULL, 0.0, 0.0, 0.0 FROM win
     )
-    SELECT customer_id, si, arg_max(hb, r2) AS hb, arg_max(cb, r2) AS cb,
-      arg_max(bh, r2) AS bh, arg_max(bc, r2) AS bc, max(r2) AS r2
-    FROM (SELECT * FROM models WHERE r2 IS NOT NULL) GROUP BY ALL
+    SELECT customer_id, si, arg_max(hb, k) AS hb, arg_max(cb, k) AS cb,
+      arg_max(bh, k) AS bh, arg_max(bc, k) AS bc, max(r2) AS r2
+    FROM (SELECT *, {'r2': round(r2, 9), 'hb': coalesce(hb, -1e9), 'cb': -coalesce(cb, 1e9)} AS k
+          FROM models WHERE r2 IS NOT NULL) GROUP BY ALL
     """
 
 
 def shape_sql() -> str:
-    """24 hourly shares of the last 3 periods (~90 days with monthly snapshots)."""
-    hours = ", ".join(
-        f"sum(kwh) FILTER (WHERE hr = {h}) / nullif(sum(kwh), 0) AS shape_h{h:02d}"
-        for h in range(24)
-    )
-    return f"""SELECT h.customer_id, s.si, {hours}
-    FROM chour h JOIN snaps s ON h.p <= s.si AND h.p > s.si - 3 GROUP BY ALL
-    ORDER BY s.si, h.customer_id"""
+    """24 hourly shares of the last 3 periods (~90 days with monthly snapshots), from ``shwin``."""
+    hours = ", ".join(f"h{h:02d} / nullif(tot, 0) AS shape_h{h:02d}" for h in range(24))
+    return f"SELECT customer_id, si, {hours} FROM shwin ORDER BY si, customer_id"
 
 
 def peer_sql(cfg: FeatureConfig) -> str:
@@ -159,7 +116,18 @@ def peer_sql(cfg: FeatureConfig) -> str:
 
 
 def rate_sql(has_bills: bool) -> str:
-    """Last 12 periods of hourly load priced under every tariff (all 48 day-type/hour slots)."""
+    """Last 12 periods of hourly load priced under every tariff (all 48 day-type/hour slots).
+
+    ``rwin`` has the 12-period kWh per slot (``k<weekend>_<hour>``, NULL: no read) and hours;
+    ``pw`` the summed price of each slot per (snapshot, full tariff), so the energy cost is
+    one 48-term sum per row (NULL when the window has no non-null read, as ``sum`` of none).
+    """
+    slots_ = [(w, h) for w in (0, 1) for h in range(24)]
+    prices = ", ".join(
+        f"sum(sl.price) FILTER (WHERE sl.weekend = {bool(w)} AND sl.hr = {h}) AS p{w}_{h:02d}"
+        for w, h in slots_
+    )
+    energy = " + ".join(f"coalesce(l.k{w}_{h:02d} * pw.p{w}_{h:02d}, 0)" for w, h in slots_)
     cost_cols = ", ".join(
         f"max(cost) FILTER (WHERE tariff = '{t}') AS rate_cost_12m_{t}" for t in TARIFFS
     )
@@ -185,18 +153,14 @@ def rate_sql(has_bills: bool) -> str:
         AND (r.day_type = 'all' OR (r.day_type = 'weekend') = wk.weekend)
     ), full_ AS (
       SELECT si, tariff FROM slots GROUP BY ALL HAVING count(DISTINCT (weekend, hr)) = 48
-    ), load AS (
-      SELECT h.customer_id, s.si, h.weekend, h.hr, sum(h.kwh) AS kwh, sum(h.hours) AS hours
-      FROM chour h JOIN snaps s ON h.p <= s.si AND h.p > s.si - 12 GROUP BY ALL
+    ), pw AS (
+      SELECT sl.si, sl.tariff, max(sl.sc) AS sc, {prices}
+      FROM slots sl JOIN full_ f USING (si, tariff) GROUP BY ALL
     ), days AS (
-      SELECT customer_id, si, sum(hours) / 24.0 AS days FROM load GROUP BY ALL
+      SELECT customer_id, si, hours / 24.0 AS days FROM rwin
     ), cost AS (
-      SELECT l.customer_id, l.si, sl.tariff,
-        sum(l.kwh * sl.price) + any_value(d.days) * max(sl.sc) AS cost
-      FROM load l JOIN slots sl ON sl.si = l.si AND sl.weekend = l.weekend AND sl.hr = l.hr
-      JOIN full_ f ON f.si = sl.si AND f.tariff = sl.tariff
-      JOIN days d ON d.customer_id = l.customer_id AND d.si = l.si
-      GROUP BY ALL
+      SELECT l.customer_id, l.si, pw.tariff, ({energy}) + l.hours / 24.0 * pw.sc AS cost
+      FROM rwin l JOIN pw USING (si)
     ), piv AS (
       SELECT customer_id, si, {cost_cols}, arg_min(tariff, cost) AS best, min(cost) AS best_cost,
         map_from_entries(list((tariff, cost))) AS costs

@@ -1,8 +1,9 @@
-"""The heavy pass over interval_reads and the small tables every usage feature uses.
+"""The heavy pass over interval_reads and the small tables every reads feature uses.
 
-``cday``: one row per (customer, local day) with sums, maxima and overnight bit masks.
-``chour``: one row per (customer, snapshot period, day type, local hour). A day belongs to
-period ``p`` = the first snapshot it ends before, so period sums never cross a snapshot.
+The scan (:mod:`scan`) gives per-file partials; here they become the per (customer, local
+day) arrays (``cday``: sums, maxima, overnight bit masks, cover, period ``p`` = the first
+snapshot the day ends before), ``cstart`` (first complete day per customer, for the row
+rule) and the hourly window tables ``shwin``/``rwin`` (:mod:`windowstats`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.pipeline.config import FeatureConfig
 from features.pipeline.scan import ScanContext, scan_reads
 from features.pipeline.sources import DAY_US
+from features.pipeline.windowstats import hour_windows
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,18 @@ def scan_context(
     """Meters (in ``idx`` order), their zones' offset pieces and the snapshots, for the scan."""
     meters = con.execute("SELECT meter_id, imin, tz FROM m ORDER BY idx").fetchnumpy()
     names = list(zones)
-    code = {tz: i for i, tz in enumerate(names)}
+    snaps = np.array([r[0] for r in con.execute("SELECT S FROM snaps ORDER BY si").fetchall()])
     return ScanContext(
-        meter_ids=[str(x) for x in meters["meter_id"]],
+        meter_ids=np.asarray(meters["meter_id"]).astype(str).tolist(),
         imin=np.asarray(meters["imin"], np.int64),
-        zone=np.array([code[tz] for tz in meters["tz"]], np.int32),
+        zone=pd.Index(names).get_indexer(np.asarray(meters["tz"]).astype(str)).astype(np.int32),
         zone_bounds=[np.array([b for b, _ in zones[tz][1:]], np.int64) for tz in names],
         zone_offs=[np.array([o for _, o in zones[tz]], np.int64) for tz in names],
-        snaps_us=np.array(
-            [r[0] for r in con.execute("SELECT S FROM snaps ORDER BY si").fetchall()]
-        ),
+        snaps_us=snaps,
         ev_kw=cfg.ev_kw,
         first_period_days=WINDOW_OF_FIRST_PERIOD_DAYS,
+        win_snaps_us=snaps if cfg.windows_all_snapshots else snaps[-1:],
+        window_days=cfg.window_days,
     )
 
 
@@ -64,38 +67,57 @@ def heavy_passes(
     files: list[Path],
     *,
     force_pool: bool = False,
-) -> None:
-    """Aggregate interval_reads into ``cday`` and ``chour``: one numpy scan, then SQL merges.
+) -> tuple[dict[str, np.ndarray], pa.Array, dict[str, np.ndarray]]:
+    """Aggregate interval_reads into per-day arrays and small window tables: one numpy scan.
 
     The scan (:mod:`scan`) returns per-file partials keyed by meter ``idx``; a local day can
-    span two monthly files, so ``mday`` sums them again (counts decide NULL like SQL's
-    ``sum`` of no rows), and the per-customer SQL below is the same as before the scan moved.
+    span two monthly files, so :func:`customer_days` merges them (counts decide NULL like
+    SQL's ``sum`` of no rows). Registers ``cstart``, ``shwin`` and ``rwin`` in DuckDB and
+    returns the day arrays, the customer ids of their codes and the reads of the windows.
     """
     t = time.perf_counter()
-    day, hour = scan_reads(files, scan_context(con, cfg, zones), cfg.threads, force_pool=force_pool)
+    day, hour, win = scan_reads(
+        files, scan_context(con, cfg, zones), cfg.threads, force_pool=force_pool
+    )
     log.info(
         "scan of %d interval_reads files: %.1f s (%d day, %d hour partial rows)",
         len(files), time.perf_counter() - t, day.num_rows, hour.num_rows,
     )  # fmt: skip
     t = time.perf_counter()
-    con.register("scan_hour", hour)
-    con.execute(
-        """CREATE OR REPLACE TABLE chour AS
-        SELECT m.customer_id, h.p, h.weekend, h.hr,
-          CASE WHEN sum(h.cnt) > 0 THEN sum(h.kwh) END AS kwh,
-          CASE WHEN sum(h.cnt) > 0 THEN sum(h.cnt * m.imin) / 60.0 END AS hours
-        FROM scan_hour h JOIN m USING (idx) GROUP BY ALL"""
-    )
-    con.unregister("scan_hour")
     meters = con.execute("SELECT customer_id, imin FROM m ORDER BY idx").arrow()
     meters = meters.read_all() if hasattr(meters, "read_all") else meters
     snaps = np.array([r[0] for r in con.execute("SELECT S FROM snaps ORDER BY si").fetchall()])
-    cday = customer_days(day, meters, snaps, cfg.complete_day_share)
-    del day, hour
-    con.register("cday_res", cday)
-    con.execute("CREATE OR REPLACE TABLE cday AS SELECT * FROM cday_res")
-    con.unregister("cday_res")
-    log.info("merge of the partials into cday/chour: %.1f s", time.perf_counter() - t)
+    cday, arrays = customer_days(day, meters, snaps, cfg.complete_day_share)
+    customers = arrays.pop("_customers")
+    meter_cust = arrays.pop("_meter_cust")
+    del day
+    # rows start after a customer's first complete day: only that is needed in SQL
+    comp = np.flatnonzero(arrays["complete"])
+    with_days = np.unique(arrays["cc"])
+    first_cc, first_at = np.unique(arrays["cc"][comp], return_index=True)
+    first_end = np.full(len(customers), np.iinfo(np.int64).max)
+    first_end[first_cc] = arrays["day_end"][comp[first_at]]
+    cstart = pa.table(
+        {
+            "customer_id": customers.take(pa.array(with_days)),
+            "first_end": pa.array(first_end[with_days], mask=~np.isin(with_days, first_cc)),
+        }
+    )
+    con.register("cstart_res", cstart)
+    con.execute("CREATE OR REPLACE TABLE cstart AS SELECT * FROM cstart_res")
+    con.unregister("cstart_res")
+    del cday
+    log.info("cday from the partials: %.1f s", time.perf_counter() - t)
+    t = time.perf_counter()
+    imin = meters.column("imin").to_numpy().astype(np.int64)
+    shwin, rwin = hour_windows(hour, meter_cust, imin, customers, len(snaps))
+    del hour
+    for name, tbl in (("shwin", shwin), ("rwin", rwin)):
+        con.register(f"{name}_res", tbl)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_res")
+        con.unregister(f"{name}_res")
+    log.info("3- and 12-period hourly windows: %.1f s", time.perf_counter() - t)
+    return arrays, customers, win
 
 
 def _runs(*keys: np.ndarray) -> np.ndarray:
@@ -111,7 +133,7 @@ def _runs(*keys: np.ndarray) -> np.ndarray:
 
 def customer_days(
     day: pa.Table, meters: pa.Table, snaps_us: np.ndarray, complete_share: float
-) -> pa.Table:
+) -> tuple[pa.Table, dict[str, np.ndarray]]:
     """``cday`` from the scan's day partials: merge per (meter, day), then per (customer, day).
 
     Same definitions as the SQL it replaced: NULL where a sum had no non-null read, kW from
@@ -121,7 +143,9 @@ def customer_days(
     """
     c = {f: day.column(f).to_numpy(zero_copy_only=False) for f in day.column_names}
     kmax = c["kwh_max"]
-    order = np.lexsort((c["d"], c["idx"]))
+    dd = c["d"].astype(np.int64)
+    span = int(dd.max() - dd.min() + 1) if len(dd) else 1
+    order = np.argsort(c["idx"] * span + (dd - (dd.min() if len(dd) else 0)), kind="stable")
     c = {k: v[order] for k, v in c.items()}
     st = _runs(c["idx"], c["d"])
     add = lambda f: np.add.reduceat(c[f], st) if len(st) else c[f][:0]  # noqa: E731
@@ -138,11 +162,15 @@ def customer_days(
     ccode = cust_codes.indices.to_numpy()[idx - 1]
     n = md["n"]
     kw = kmax * np.float32(60.0) / imin.astype(np.float32)
-    # second level: customers with several meters
-    order = np.lexsort((d, ccode))
-    st2 = _runs(ccode[order], d[order])
+    # second level: customers with several meters (skipped when every customer has one)
+    codes_all = cust_codes.indices.to_numpy()
+    single = len(np.unique(codes_all)) == len(codes_all)
+    order = np.arange(len(d)) if single else np.lexsort((d, ccode))
+    st2 = order if single else _runs(ccode[order], d[order])
 
     def red(ufunc: np.ufunc, x: np.ndarray) -> np.ndarray:
+        if single:
+            return x
         return ufunc.reduceat(x[order], st2) if len(st2) else x[:0]
 
     nn = red(np.add, n)
@@ -182,4 +210,18 @@ def customer_days(
     cols["night_mask"] = pa.array(night, mask=mm2 == 0)
     p = np.searchsorted(snaps_us, day_end, side="left")
     cols["p"] = pa.array((p + 1).astype(np.int32), mask=p >= len(snaps_us))
-    return pa.table(cols)
+    nan = lambda a: cols[a].to_numpy(zero_copy_only=False).astype(np.float64)  # noqa: E731
+    arrays = {
+        "cc": cc,
+        "d": out_d,
+        "p": np.where(p >= len(snaps_us), -1, p + 1),
+        "day_end": day_end,
+        "complete": cover >= complete_share,
+        "weekend": np.isin((out_d + 4) % 7, (0, 6)),
+        "ev": (mm2 != 0) & ((night & (night >> np.uint64(1))) != 0),
+        **{f: nan(f) for f in ("kwh", "kpeak", "keve", "knight", "kexp", "kw_max")},
+        **{f: cols[f].to_numpy() for f in ("hours", "night_h")},
+        "_customers": cust_codes.dictionary,
+        "_meter_cust": cust_codes.indices.to_numpy().astype(np.int64),
+    }
+    return pa.table(cols), arrays

@@ -158,3 +158,138 @@ def test_sources_without_reads_still_build_what_they_can(
     )
     s = build_features(src, tmp_path / "out", groups=["usage", "billing", "engagement"])
     assert "usage" in s.skipped and s.rows["billing"] > 0 and s.rows["engagement"] > 0
+
+
+REFERENCE_MDAY = """
+CREATE OR REPLACE TEMP TABLE ref_mday AS
+WITH x AS (
+  SELECT m.idx, m.imin, r.kwh, r.kwh_export, {off} AS off, epoch_us(r.ts) AS us
+  FROM src_interval_reads r JOIN m USING (meter_id)
+), y AS (SELECT *, us + off AS lu, ((us + off) % {day}) // {hour} AS hr,
+                ((us + off) % {day}) // 60000000 AS mi FROM x)
+SELECT idx, any_value(imin) AS imin, (lu // {day})::INTEGER AS d,
+  count(kwh) AS n, sum(kwh) AS kwh, max(kwh) AS kwh_max, sum(kwh_export) AS kexp,
+  min(off) AS off_min,
+  count(kwh) FILTER (WHERE hr BETWEEN 1 AND 4) AS n_night,
+  sum(kwh) FILTER (WHERE hr BETWEEN 1 AND 4) AS knight,
+  sum(kwh) FILTER (WHERE hr BETWEEN 16 AND 20 AND (lu // {day} + 4) % 7 NOT IN (0, 6)) AS kpeak,
+  sum(kwh) FILTER (WHERE hr BETWEEN 17 AND 19) AS keve,
+  bit_or(CASE WHEN kwh * 60.0 / imin > {ev} AND hr >= 22
+         THEN (1::UBIGINT << least(63, (mi - 1320) // imin)::INTEGER) END) AS me,
+  bit_or(CASE WHEN kwh * 60.0 / imin > {ev} AND hr < 6
+         THEN (1::UBIGINT << least(63, (mi + 120) // imin)::INTEGER) END) AS mm
+FROM y GROUP BY idx, d
+"""
+
+REFERENCE_CDAY = """
+CREATE OR REPLACE TEMP TABLE ref_cday AS
+WITH c AS (
+  SELECT m.customer_id, d.d, sum(n) AS n, sum(d.kwh) AS kwh,
+    max(kwh_max * 60.0 / d.imin) AS kw_max, sum(kexp) AS kexp, sum(kpeak) AS kpeak,
+    sum(keve) AS keve, sum(knight) AS knight, sum(n_night * d.imin / 60.0) AS night_h,
+    sum(n * d.imin / 60.0) AS hours, bit_or(me) AS me, bit_or(mm) AS mm,
+    min(n * d.imin / 1440.0) AS cover, (d.d + 1)::BIGINT * {day} - min(off_min) AS day_end
+  FROM ref_mday d JOIN m USING (idx) GROUP BY m.customer_id, d.d
+), w AS (
+  SELECT c.*, cover >= {share} AS complete,
+    CASE WHEN lag(d) OVER w = d - 1 THEN (mm | coalesce(lag(me) OVER w, 0::UBIGINT))
+         ELSE mm END AS night_mask
+  FROM c WINDOW w AS (PARTITION BY customer_id ORDER BY d)
+)
+SELECT w.*, s.si AS p FROM w ASOF LEFT JOIN snaps s ON w.day_end <= s.S
+"""
+
+REFERENCE_CHOUR = """
+CREATE OR REPLACE TEMP TABLE ref_chour AS
+WITH x AS (
+  SELECT m.customer_id, m.imin, r.kwh, {off} AS off, epoch_us(r.ts) AS us
+  FROM src_interval_reads r JOIN m USING (meter_id)
+), z AS (
+  SELECT customer_id, imin, kwh, (((us + off) % {day}) // {hour})::INTEGER AS hr,
+    ((us + off) // {day} + 4) % 7 IN (0, 6) AS weekend,
+    ((us + off) // {day} + 1) * {day} - off AS de
+  FROM x
+), p AS (
+  SELECT z.*, (SELECT min(si) FROM snaps s WHERE z.de <= s.S) AS p FROM z
+  WHERE de > (SELECT min(S) FROM snaps) - 31 * {day}
+)
+SELECT customer_id, p, weekend, hr, sum(kwh) AS kwh,
+  sum(imin) FILTER (WHERE kwh IS NOT NULL) / 60.0 AS hours
+FROM p WHERE p IS NOT NULL GROUP BY ALL
+"""
+
+
+def test_numpy_heavy_pass_matches_plain_sql(tiny_world: GenerateSummary) -> None:
+    """The per-file numpy scan (2 worker processes) gives the aggregates of plain row SQL."""
+    import duckdb
+
+    from features.pipeline.config import load_feature_config
+    from features.pipeline.heavy import build_meter_table, customer_days, scan_context
+    from features.pipeline.scan import reads_files, scan_reads
+    from features.pipeline.sources import (
+        DAY_US,
+        HOUR_US,
+        default_snapshots,
+        offset_sql,
+        register_sources,
+        to_us,
+        zone_segments,
+    )
+
+    cfg = load_feature_config()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    register_sources(con, tiny_world.out_dir)
+    build_meter_table(con)
+    lo, hi = con.execute(
+        "SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM src_interval_reads"
+    ).fetchone()
+    first = dt.date(1970, 1, 1) + dt.timedelta(microseconds=lo)
+    last = dt.date(1970, 1, 1) + dt.timedelta(microseconds=hi)
+    snaps = default_snapshots(first, last)
+    con.execute("CREATE TABLE snaps (si INTEGER, S BIGINT)")
+    con.executemany(
+        "INSERT INTO snaps VALUES (?, ?)", [(i + 1, to_us(d)) for i, d in enumerate(snaps)]
+    )
+    tzs = [r[0] for r in con.execute("SELECT DISTINCT tz FROM m").fetchall()]
+    zones = {tz: zone_segments(tz, lo - DAY_US, hi + DAY_US) for tz in tzs}
+    files = reads_files(tiny_world.out_dir / "interval_reads")
+    day, hour, _ = scan_reads(files, scan_context(con, cfg, zones), 2, force_pool=True)
+    meters = con.execute("SELECT customer_id, imin FROM m ORDER BY idx").arrow()
+    meters = meters.read_all() if hasattr(meters, "read_all") else meters
+    s_us = np.array([to_us(d) for d in snaps])
+    cday, _ = customer_days(day, meters, s_us, cfg.complete_day_share)
+
+    off = offset_sql(zones, "epoch_us(r.ts)", "m.tz")
+    fmt = {"off": off, "day": DAY_US, "hour": HOUR_US, "ev": cfg.ev_kw}
+    con.execute(REFERENCE_MDAY.format(**fmt))
+    con.execute(REFERENCE_CDAY.format(day=DAY_US, share=cfg.complete_day_share))
+    con.execute(REFERENCE_CHOUR.format(**fmt))
+    ref = con.execute("SELECT * FROM ref_cday ORDER BY customer_id, d").df()
+    got = cday.to_pandas().sort_values(["customer_id", "d"]).reset_index(drop=True)
+    assert len(got) == len(ref) > 1000
+    assert (got.customer_id.to_numpy() == ref.customer_id.to_numpy()).all()
+    for c in ("d", "n", "day_end", "complete", "p"):
+        assert (got[c].fillna(-1).to_numpy() == ref[c].fillna(-1).to_numpy()).all(), c
+    for c in ("me", "mm", "night_mask"):
+        g, r = got[c].astype("Float64").fillna(-1), ref[c].astype("Float64").fillna(-1)
+        assert (g.to_numpy() == r.to_numpy()).all(), c
+    for c in ("kwh", "kw_max", "kexp", "kpeak", "keve", "knight", "night_h", "hours", "cover"):
+        g, r = got[c].astype(float), ref[c].astype(float)
+        assert (g.isna() == r.isna()).all(), c
+        np.testing.assert_allclose(g.fillna(0), r.fillna(0), rtol=1e-9, err_msg=c)
+    assert got.night_mask.notna().sum() > 0 and got.kexp.notna().sum() > 0
+
+    con.register("scan_hour", hour)
+    got_h = con.execute(
+        """SELECT m.customer_id, h.p, h.weekend, h.hr,
+          CASE WHEN sum(h.cnt) > 0 THEN sum(h.kwh) END AS kwh,
+          CASE WHEN sum(h.cnt) > 0 THEN sum(h.cnt * m.imin) / 60.0 END AS hours
+        FROM scan_hour h JOIN m USING (idx) GROUP BY ALL ORDER BY ALL"""
+    ).df()
+    ref_h = con.execute("SELECT * FROM ref_chour ORDER BY ALL").df()
+    assert len(got_h) == len(ref_h) > 1000
+    for c in ("customer_id", "p", "weekend", "hr"):
+        assert (got_h[c].to_numpy() == ref_h[c].to_numpy()).all(), c
+    for c in ("kwh", "hours"):
+        np.testing.assert_allclose(got_h[c].astype(float), ref_h[c].astype(float), rtol=1e-9)
