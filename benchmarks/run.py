@@ -67,13 +67,14 @@ def to_markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    ap.add_argument("--only", help="run only bench_NAME")
+    ap.add_argument("--only", help="run only these benchmarks: NAME[,NAME...] (bench_NAME.py)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.path.insert(0, str(HERE.parent))
     names = sorted(p.stem for p in HERE.glob("bench_*.py"))
     if args.only:
-        names = [n for n in names if n == f"bench_{args.only}" or n == args.only]
+        wanted = {w.strip() for w in args.only.split(",")}
+        names = [n for n in names if n in wanted or n.removeprefix("bench_") in wanted]
     rows: list[dict[str, Any]] = []
     for name in names:
         log.info("running %s", name)
