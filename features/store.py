@@ -211,14 +211,21 @@ def feature_time_range(features_dir: Path) -> tuple[datetime, datetime]:
 def materialize(dataset_dir: Path, end: datetime | None = None) -> tuple[datetime, datetime]:
     """Load the latest value of every entity into the online store.
 
-    A full range, not ``materialize_incremental``: a first incremental run only covers the
-    last TTL period before now, which misses historical data.
+    An explicit range, not ``materialize_incremental`` (a first incremental run only covers
+    the last TTL period before *now*, which misses historical data). The range starts one
+    TTL before the newest feature row: a value older than its view's TTL is not served by a
+    point-in-time join either, so loading it would only make serving disagree with training.
     """
     store = open_store(dataset_dir)
     lo, hi = feature_time_range(dataset_dir / "features")
+    ttl = max(
+        (fv.ttl for fv in store.list_feature_views() if fv.ttl),
+        default=timedelta(days=DEFAULT_TTL_DAYS),
+    )
+    start = max(lo, hi - ttl) - timedelta(seconds=1)
     stop = end or hi + timedelta(seconds=1)
-    store.materialize(lo - timedelta(seconds=1), stop)
-    return lo, stop
+    store.materialize(start, stop)
+    return start, stop
 
 
 def service(store: FeatureStore, model: str) -> FeatureService:
@@ -258,7 +265,7 @@ def historical(
     return out
 
 
-_SERVICE_CACHE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_READERS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def online(
@@ -266,14 +273,20 @@ def online(
 ) -> dict[str, list[Any]]:
     """Latest feature values of ``keys`` from the online store (None for unknown entities).
 
-    The FeatureService is looked up in the registry once per store and kept: the registry
-    read costs tens of milliseconds, the online read itself about one.
+    Uses :class:`features.online.OnlineReader`, built once per store and service: it returns
+    what Feast's ``get_online_features`` returns, in about a third of the time.
     """
-    cache = _SERVICE_CACHE.setdefault(store, {})
-    if model not in cache:
-        cache[model] = service(store, model)
-    rows = [{key: k} for k in keys]
-    return store.get_online_features(features=cache[model], entity_rows=rows).to_dict()
+    from features.online import OnlineReader
+
+    name = MODEL_SERVICE.get(model, model)
+    cache = _READERS.setdefault(store, {})
+    if name not in cache:
+        service(store, model)  # a clear error when the service is missing
+        cache[name] = OnlineReader(store, name)
+    reader = cache[name]
+    if reader.join_key != key:
+        raise DataError(f"{name} is keyed by {reader.join_key}, not {key}")
+    return reader.get(keys)
 
 
 def snapshot_times(values: Iterable[Any]) -> list[datetime]:

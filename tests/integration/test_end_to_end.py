@@ -33,15 +33,20 @@ def test_training_sets_are_point_in_time(tiny_feature_store: Path) -> None:
 
 
 def test_online_store_serves_latest_values(tiny_feature_store: Path) -> None:
+    """Online values equal the offline point-in-time values at the newest snapshot."""
     usage = pq.read_table(tiny_feature_store / "features" / "usage.parquet").to_pandas()
-    latest = (
-        usage.sort_values("event_timestamp").groupby("customer_id").tail(1).set_index("customer_id")
+    newest = usage.event_timestamp.max()
+    ids = sorted(usage.customer_id.unique())[:40] + ["C9999999"]
+    store = fs.open_store(tiny_feature_store)
+    offline = fs.historical(
+        store, "churn", pd.DataFrame({"customer_id": ids, "event_timestamp": newest})
     )
-    ids = list(latest.index[:5]) + ["C9999999"]
-    got = fs.online(fs.open_store(tiny_feature_store), "churn", ids)
-    want = latest.loc[ids[:5], "usage_mean_daily_kwh_30d"].tolist()
-    assert np.allclose(np.array(got["usage_mean_daily_kwh_30d"][:5], float), want, equal_nan=True)
-    assert got["usage_mean_daily_kwh_30d"][5] is None
+    got = fs.online(store, "churn", ids)
+    for col in ("usage_mean_daily_kwh_30d", "usage_evening_share_90d"):
+        want = offline[col].to_numpy(dtype=float)
+        assert np.allclose(np.array(got[col], dtype=float), want, equal_nan=True), col
+    assert np.isfinite(offline.usage_mean_daily_kwh_30d.to_numpy(dtype=float)).sum() > 20
+    assert got["usage_mean_daily_kwh_30d"][-1] is None
 
 
 def test_churn_and_propensity_train_and_register(tiny_feature_store: Path, mlflow_settings) -> None:  # type: ignore[no-untyped-def]
