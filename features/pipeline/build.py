@@ -260,9 +260,10 @@ def build_features(
             raise DataError(f"{dataset_dir}: no customers table, nothing to key features on")
         has_reads = {"interval_reads", "meters"} <= present
         if has_reads:
-            first_us, last_us = con.execute(
+            row = con.execute(
                 "SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM src_interval_reads"
             ).fetchone()
+            first_us, last_us = row if row else (None, None)
         else:
             first_us = last_us = None
         if first_us is None:
@@ -272,7 +273,7 @@ def build_features(
                 if "bills" in present
                 else "SELECT min(move_in), current_date FROM src_customers"
             ).fetchone()
-            first, last = span
+            first, last = span if span else (None, None)
         else:
             first = dt.date(1970, 1, 1) + dt.timedelta(microseconds=first_us)
             last = dt.date(1970, 1, 1) + dt.timedelta(microseconds=last_us)
