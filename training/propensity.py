@@ -225,7 +225,7 @@ def train_propensity(
 
     def data(p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = _program_rows(df, p)
-        y = df[f"enrolled_{p}"].fillna(False).astype(float).to_numpy()
+        y = df[f"enrolled_{p}"].astype("boolean").fillna(False).astype(float).to_numpy()
         t = df[f"offered_{p}"].astype(bool).to_numpy()
         return rows, y, t
 
