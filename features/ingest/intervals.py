@@ -198,21 +198,31 @@ def import_intervals(
 
 
 def _infer_interval(reads: pa.Table) -> int:
-    """Most common positive step between consecutive reads of a meter, in minutes."""
-    import duckdb
+    """Most common positive step between consecutive reads of a meter, in minutes.
 
-    con = duckdb.connect()
-    try:
-        con.register("r", reads.select(["meter_id", "ts"]))
-        row = con.execute(
-            "SELECT mode(step) FROM (SELECT epoch(ts) - epoch(lag(ts) OVER "
-            "(PARTITION BY meter_id ORDER BY ts)) AS step FROM r) WHERE step > 0"
-        ).fetchone()
-    finally:
-        con.close()
-    if not row or row[0] is None:
+    numpy on meter codes and integer times (a SQL window over millions of rows cost 1.6 s
+    per 5 M rows); sorting only happens when the file is not already in meter/time order.
+    """
+    import pyarrow.compute as pc
+
+    if reads.num_rows < 2:
         return 30
-    return max(1, int(round(row[0] / 60)))
+    meter = pc.dictionary_encode(reads.column("meter_id").combine_chunks()).indices.to_numpy(
+        zero_copy_only=False
+    )
+    ts = reads.column("ts").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    same = meter[1:] == meter[:-1]
+    step = np.diff(ts)
+    if (meter[1:] < meter[:-1]).any() or (same & (step < 0)).any():
+        order = np.lexsort((ts, meter))
+        meter, ts = meter[order], ts[order]
+        same = meter[1:] == meter[:-1]
+        step = np.diff(ts)
+    minutes = step[same & (step > 0)] // 60_000_000
+    minutes = minutes[(minutes > 0) & (minutes <= 1440)]
+    if minutes.size == 0:
+        return 30
+    return int(np.argmax(np.bincount(minutes)))
 
 
 def _meters_from(reads: pa.Table, minutes: int, service_kind: str, tz: str) -> pa.Table:
