@@ -198,15 +198,25 @@ def import_intervals(
 
 
 def _infer_interval(reads: pa.Table) -> int:
-    """Most common positive step between consecutive reads of a meter, in minutes.
+    """Most common positive step between consecutive reads of a meter, in minutes (30 if none).
 
-    numpy on meter codes and integer times (a SQL window over millions of rows cost 1.6 s
-    per 5 M rows); sorting only happens when the file is not already in meter/time order.
+    Exports come in meter blocks, so a leading sample of a million rows decides for big
+    files; the whole table is used only when the sample has no step.
     """
+    if reads.num_rows > 2_000_000:
+        found = _mode_step(reads.slice(0, 1_000_000))
+        if found is not None:
+            return found
+    return _mode_step(reads) or 30
+
+
+def _mode_step(reads: pa.Table) -> int | None:
+    """numpy on meter codes and integer times (a SQL window cost 1.6 s per 5 M rows); sorts
+    only when the rows are not already in meter/time order."""
     import pyarrow.compute as pc
 
     if reads.num_rows < 2:
-        return 30
+        return None
     meter = pc.dictionary_encode(reads.column("meter_id").combine_chunks()).indices.to_numpy(
         zero_copy_only=False
     )
@@ -221,7 +231,7 @@ def _infer_interval(reads: pa.Table) -> int:
     minutes = step[same & (step > 0)] // 60_000_000
     minutes = minutes[(minutes > 0) & (minutes <= 1440)]
     if minutes.size == 0:
-        return 30
+        return None
     return int(np.argmax(np.bincount(minutes)))
 
 
