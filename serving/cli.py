@@ -1,4 +1,4 @@
-"""``wattwise serve``, ``score``, ``dr`` and ``drift``: wiring only."""
+"""``wattwise serve`` and ``score``: wiring only."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from wattwise.typer_app import group
 
 serve_app = group("Serve registered models over HTTP (BentoML).")
 score_app = group("Batch scoring from the offline store or a file.")
-dr_app = group("Demand response: plan events, settle them, compare baselines.")
-drift_app = group("Drift and performance monitoring (Evidently).")
 
 # Sources whose files can be scored directly: importer kind and registered model.
 FILE_SOURCES = {"powerco": ("powerco", "churn_powerco")}

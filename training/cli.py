@@ -6,11 +6,13 @@ from pathlib import Path
 
 import typer
 
+from training.disaggregation.cli import train_disaggregation_cmd
 from wattwise.cli_state import state
 from wattwise.typer_app import group
 
 train_app = group("Train and tune models (Optuna), tracked in MLflow.")
 registry_app = group("Model registry: promote behind a gate, history, rollback.")
+train_app.command("disaggregation")(train_disaggregation_cmd)
 
 CHURN_CONFIGS = {"synthetic": "churn", "powerco": "churn_powerco"}
 TRIALS = typer.Option(None, help="Optuna trials (default: the config's).")

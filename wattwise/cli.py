@@ -46,8 +46,11 @@ def _root(
 
 # Wiring only: each group module is light (typer and our own code; no ML libraries).
 from features.cli import data_app, features_app  # noqa: E402
-from serving.cli import dr_app, drift_app, score_app, serve_app  # noqa: E402
+from serving.cli import score_app, serve_app  # noqa: E402
+from serving.monitoring.cli import drift_app  # noqa: E402
 from training.cli import registry_app, train_app  # noqa: E402
+from training.disaggregation.cli import disaggregate_cmd  # noqa: E402
+from training.dr.cli import dr_app  # noqa: E402
 from wattwise.demo import demo_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
@@ -59,6 +62,7 @@ app.add_typer(score_app, name="score")
 app.add_typer(dr_app, name="dr")
 app.add_typer(drift_app, name="drift")
 app.add_typer(demo_app, name="demo")
+app.command("disaggregate")(disaggregate_cmd)
 
 
 def _exception_types(name: str) -> tuple[type[BaseException], ...]:

@@ -1,0 +1,1 @@
+"""Monitoring: drift and performance of served models (Evidently behind our own module)."""

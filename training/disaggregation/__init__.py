@@ -1,0 +1,1 @@
+"""Appliance disaggregation from smart-meter data."""

@@ -1,0 +1,1 @@
+"""Demand response: baselines, event performance, response model, targeting, planning."""
