@@ -23,7 +23,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from features.synth.config import load_world_config
     from features.synth.generate import generate
     from training.config import load_model_config
-    from training.pipeline import train_binary
+    from training.pipeline import train
     from wattwise.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -42,9 +42,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         settings = load_settings()
         trials = 5 if quick else 30
         cfg = load_model_config("churn", tuning={"trials": trials, "timeout_s": 3600})
-        res = train_binary(cfg, settings, dataset_dir=ds, promote=False)
+        res = train(cfg, settings, dataset_dir=ds, promote=False)
         run = mlflow.get_run(res.run_id)
         rows = int(run.data.params["training_rows"])
+        m = res.all_metrics
         return [
             {
                 "benchmark": f"churn tuning: {res.tune.trials_run} trials on {rows:,} rows",
@@ -52,8 +53,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "unit": "s",
                 "goal": 180 if not quick else None,
                 "better": "lower",
-                "notes": f"{res.tune.pruned} pruned; test ROC-AUC {res.metrics['roc_auc']:.4f}, "
-                f"oracle {res.oracle_auc if res.oracle_auc is not None else float('nan'):.4f}",
+                "notes": f"{res.tune.pruned} pruned",
+            },
+            {
+                "benchmark": "churn test ROC-AUC gap to the oracle (pooled)",
+                "value": m.get("oracle_gap", float("nan")),
+                "unit": "AUC",
+                "goal": 0.02,
+                "better": "lower",
+                "notes": f"model {m['roc_auc']:.4f}, oracle {m.get('oracle_roc_auc', float('nan')):.4f} "
+                f"on the same {int(m['rows']):,} test rows",
+            },
+            {
+                "benchmark": "churn test ROC-AUC gap to the oracle (within snapshot)",
+                "value": m.get("oracle_gap_within_snapshot", float("nan")),
+                "unit": "AUC",
+                "goal": 0.02,
+                "better": "lower",
+                "notes": f"model {m['roc_auc_within_snapshot']:.4f}, oracle "
+                f"{m.get('oracle_roc_auc_within_snapshot', float('nan')):.4f} (mean over test snapshots)",
             },
             {
                 "benchmark": "log_model (pyfunc, explicit requirements)",

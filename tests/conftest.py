@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# OpenMP threads that spin while waiting (LightGBM, torch) crawl on a busy 2-core machine;
+# must be set before those libraries load (see wattwise.cli.main)
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from features.synth.config import WorldConfig, load_world_config
 from features.synth.generate import GenerateSummary, generate

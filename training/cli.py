@@ -36,14 +36,14 @@ def train_churn(
 ) -> None:
     """Train the churn model on a dataset, register it, and promote it if it passes the gate."""
     from training.config import load_model_config
-    from training.pipeline import train_binary
+    from training.pipeline import train
     from wattwise.errors import ConfigError
 
     if data not in CHURN_CONFIGS:
         raise ConfigError(f"--data must be one of {sorted(CHURN_CONFIGS)}, got {data!r}")
     over = {"tuning": {"seed": seed}} if seed is not None else {}
     cfg = load_model_config(CHURN_CONFIGS[data], **over)
-    res = train_binary(
+    res = train(
         cfg,
         state(ctx).settings,
         dataset_dir=data_dir,
@@ -65,11 +65,11 @@ def train_propensity_cmd(
 ) -> None:
     """Train per-program propensity and offer-uplift models, register, gate-promote."""
     from training.config import load_model_config
-    from training.propensity import train_propensity
+    from training.pipeline import train
 
     over = {"tuning": {"seed": seed}} if seed is not None else {}
     cfg = load_model_config("propensity", **over)
-    res = train_propensity(
+    res = train(
         cfg,
         state(ctx).settings,
         dataset_dir=data_dir,

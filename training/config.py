@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wattwise.config import deep_merge, read_yaml, validate
 from wattwise.errors import ConfigError
@@ -59,6 +59,10 @@ class TuningConfig(_Cfg):
     pruning: bool = True
     seed: int = 42
     n_jobs_lightgbm: int = Field(2, ge=1, le=64)
+    # Budget per trial: rounds are capped and early stopping is shorter while tuning; the
+    # final fit uses the estimator's n_estimators and patience 50.
+    max_rounds: int | None = Field(None, ge=10)
+    early_stopping: int = Field(50, ge=5)
 
 
 class MetricConfig(_Cfg):
@@ -86,7 +90,7 @@ class BusinessConfig(_Cfg):
 
 class ModelConfig(_Cfg):
     name: str
-    spec: Literal["churn", "propensity"]
+    spec: str  # a key of training.spec.SPECS
     dataset: str = "synthetic"
     feature_service: str
     label: str
@@ -102,6 +106,15 @@ class ModelConfig(_Cfg):
     reason_codes: int = Field(3, ge=0, le=20)
     programs: list[str] = []
     registered_name: str | None = None
+
+    @field_validator("spec")
+    @classmethod
+    def _known_spec(cls, v: str) -> str:
+        from training.spec import SPECS
+
+        if v not in SPECS:
+            raise ValueError(f"unknown spec {v!r}; known: {', '.join(sorted(SPECS))}")
+        return v
 
     @property
     def model_name(self) -> str:

@@ -44,12 +44,20 @@ def fingerprint(df: pd.DataFrame) -> str:
 
 
 def feature_columns(df: pd.DataFrame, cfg: ModelConfig, labels: list[str]) -> list[str]:
-    """Model inputs: all but keys, timestamps, labels, excluded, list-valued, all-null columns."""
-    drop = set(KEYS) | set(labels) | set(cfg.exclude_features)
+    """Model inputs: all but keys, timestamps, labels, excluded, list-valued, all-null columns.
+
+    ``exclude_features`` entries may be shell patterns (``shape_h*``).
+    """
+    from fnmatch import fnmatchcase
+
+    drop = set(KEYS) | set(labels)
     cols = [
         c
         for c in df.columns
-        if c not in drop and not _is_list_column(df[c]) and df[c].notna().any()
+        if c not in drop
+        and not any(fnmatchcase(c, pat) for pat in cfg.exclude_features)
+        and not _is_list_column(df[c])
+        and df[c].notna().any()
     ]
     if not cols:
         raise DataError("the training set has no usable feature columns")

@@ -124,22 +124,61 @@ class FitResult:
     valid_score: float
 
 
+@dataclass
+class LgbData:
+    """Binned LightGBM datasets, built once and shared by every trial of a study.
+
+    Binning 200k rows × 100 features costs about a second; a study of 30 trials would
+    otherwise pay it 30 times. ``feature_pre_filter`` is off so that trials may change
+    ``min_child_samples`` on the same bins.
+    """
+
+    train: lgb.Dataset
+    valid: lgb.Dataset
+
+    @classmethod
+    def build(
+        cls,
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        X_valid: pd.DataFrame,
+        y_valid: np.ndarray,
+        *,
+        weight: np.ndarray | None = None,
+        max_bin: int = 255,
+    ) -> LgbData:
+        params = {"feature_pre_filter": False, "max_bin": max_bin, "verbosity": -1}
+        dtrain = lgb.Dataset(
+            X_train, label=y_train, weight=weight, free_raw_data=False, params=params
+        )
+        dvalid = lgb.Dataset(
+            X_valid, label=y_valid, reference=dtrain, free_raw_data=False, params=params
+        )
+        dtrain.construct()
+        dvalid.construct()
+        return cls(dtrain, dvalid)
+
+
 def fit_lightgbm(
     params: dict[str, Any],
-    X_train: pd.DataFrame,
-    y_train: np.ndarray,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
+    X_train: pd.DataFrame | None,
+    y_train: np.ndarray | None,
+    X_valid: pd.DataFrame | None,
+    y_valid: np.ndarray | None,
     *,
     n_jobs: int = 2,
     seed: int = 42,
     report: Callable[[int, float], None] | None = None,
     weight: np.ndarray | None = None,
+    data: LgbData | None = None,
+    early_stopping: int = 50,
+    max_rounds: int | None = None,
 ) -> FitResult:
     """Train a binary LightGBM with early stopping on the validation set.
 
     ``report(iteration, valid_auc)`` is called every 10 rounds (tuning uses it to prune; it
-    may raise to stop the fit).
+    may raise to stop the fit). ``data`` reuses datasets binned once (tuning); otherwise
+    they are built from the frames. ``max_rounds`` caps ``n_estimators`` (tuning budgets).
     """
     p: dict[str, Any] = {
         "objective": "binary",
@@ -156,12 +195,17 @@ def fit_lightgbm(
         "bagging_fraction": 0.9,
         "bagging_freq": 1,
         "lambda_l2": 1.0,
+        "feature_pre_filter": False,
     }
     p.update(params)
     rounds = int(p.pop("n_estimators", 1000))
-    dtrain = lgb.Dataset(X_train, label=y_train, weight=weight, free_raw_data=False)
-    dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, free_raw_data=False)
-    callbacks: list[Any] = [lgb.early_stopping(50, verbose=False)]
+    if max_rounds is not None:
+        rounds = min(rounds, max_rounds)
+    if data is None:
+        if X_train is None or y_train is None or X_valid is None or y_valid is None:
+            raise ValueError("fit_lightgbm needs the frames or prepared LgbData")
+        data = LgbData.build(X_train, y_train, X_valid, y_valid, weight=weight)
+    callbacks: list[Any] = [lgb.early_stopping(early_stopping, verbose=False)]
     if report is not None:
 
         def _cb(env: lgb.callback.CallbackEnv) -> None:
@@ -169,7 +213,9 @@ def fit_lightgbm(
                 report(env.iteration + 1, float(env.evaluation_result_list[0][2]))
 
         callbacks.append(_cb)
-    booster = lgb.train(p, dtrain, num_boost_round=rounds, valid_sets=[dvalid], callbacks=callbacks)
+    booster = lgb.train(
+        p, data.train, num_boost_round=rounds, valid_sets=[data.valid], callbacks=callbacks
+    )
     best = booster.best_iteration or booster.current_iteration()
     score = float(booster.best_score["valid_0"]["auc"]) if booster.best_score else float("nan")
     return FitResult(booster, best, score)

@@ -21,7 +21,8 @@ def lift_at(y: np.ndarray, p: np.ndarray, share: float = 0.1) -> float:
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
     """Mean predicted vs observed rate in quantile bins of the score."""
     edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
-    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    # constant scores give one edge: one bin
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
     pred = np.bincount(idx, weights=p) / np.maximum(np.bincount(idx), 1)
     obs = np.bincount(idx, weights=y) / np.maximum(np.bincount(idx), 1)
     return {"predicted": pred.tolist(), "observed": obs.tolist()}
@@ -90,3 +91,19 @@ def true_qini(uplift: np.ndarray, true_effect: np.ndarray) -> float:
     gain = np.concatenate([[0], np.cumsum(true_effect[order])])
     x = np.linspace(0, 1, len(gain))
     return float(np.trapezoid(gain - x * gain[-1], x) / max(len(uplift), 1))
+
+
+def per_snapshot_auc(y: np.ndarray, p: np.ndarray, snapshot: np.ndarray) -> float:
+    """Mean ROC-AUC within each snapshot (rows weighted equally per snapshot).
+
+    Why: a retention team ranks customers *within* a month; a pooled AUC also rewards
+    knowing which month has more churn, which no feature can know for a future month.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    aucs = []
+    for s in np.unique(snapshot):
+        rows = snapshot == s
+        if len(np.unique(y[rows])) == 2:
+            aucs.append(roc_auc_score(y[rows], p[rows]))
+    return float(np.mean(aucs)) if aucs else float("nan")

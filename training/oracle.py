@@ -19,21 +19,29 @@ def _truth(dataset_dir: Path, name: str) -> Path | None:
     return d if d.exists() else None
 
 
-def churn_oracle_auc(dataset_dir: Path, rows: pd.DataFrame, label: str) -> float | None:
-    """ROC-AUC of the stored true churn probabilities on the same rows (None if no truth)."""
+def churn_oracle_probability(dataset_dir: Path, rows: pd.DataFrame) -> np.ndarray | None:
+    """The stored true 90-day churn probability of each row (None if there is no truth)."""
     d = _truth(dataset_dir, "churn_probability")
     if d is None or rows.empty:
         return None
     con = duckdb.connect()
-    con.register("rows_", rows[["customer_id", "event_timestamp", label]])
+    con.register("rows_", rows[["customer_id", "event_timestamp"]].assign(__i=np.arange(len(rows))))
     df = con.execute(
-        f"""select r.{label} as y, t.p_churn_90d as p from rows_ r
-            join read_parquet('{d}/*.parquet') t
-              on t.customer_id = r.customer_id and t.snapshot = r.event_timestamp"""
+        f"""select r.__i, t.p_churn_90d as p from rows_ r
+            left join read_parquet('{d}/*.parquet') t
+              on t.customer_id = r.customer_id and t.snapshot = r.event_timestamp
+            order by r.__i"""
     ).fetchdf()
-    if len(df) != len(rows) or df.y.nunique() < 2:
+    return df.p.to_numpy(dtype=float)
+
+
+def churn_oracle_auc(dataset_dir: Path, rows: pd.DataFrame, label: str) -> float | None:
+    """ROC-AUC of the stored true churn probabilities on the same rows (None if no truth)."""
+    p = churn_oracle_probability(dataset_dir, rows)
+    y = rows[label].astype(float).to_numpy()
+    if p is None or not np.isfinite(p).all() or len(np.unique(y)) < 2:
         return None
-    return float(roc_auc_score(df.y.astype(float), df.p))
+    return float(roc_auc_score(y, p))
 
 
 def true_uplift(dataset_dir: Path, rows: pd.DataFrame, program: str) -> np.ndarray | None:

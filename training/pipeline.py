@@ -1,15 +1,15 @@
-"""One training pipeline for binary models (churn on any source).
+"""The one training pipeline: every model is a config plus a small spec (training.spec).
 
-training set (feature store) → split → Optuna study calling :func:`fit_lightgbm` → final fit
-→ calibration and decision threshold → evaluation (and the oracle on synthetic data) →
-MLflow (parent run with nested trial runs, metrics, plots, fingerprint, the model as a
-pyfunc with signature, input example and explicit requirements) → registered version
-(@challenger) → gated promotion to @champion.
+training set (feature store) → time or stratified split → preprocessor → Optuna study whose
+trials call the spec's fit function → final fit with the best parameters → evaluation (and
+the oracle on synthetic data) → MLflow (parent run with nested trial runs, parameters,
+metrics, plots, fingerprint, row count, time range, FeatureService, the model as a pyfunc with
+signature, input example and explicit requirements, the monitoring reference) → registered
+version (@challenger) → gated promotion to @champion.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -22,8 +22,8 @@ import pandas as pd
 
 from training.config import ModelConfig
 from training.data import feature_columns, fingerprint, load_training_set, split
-from training.estimators import Calibrator, FramePreprocessor, fit_lightgbm
-from training.metrics import best_threshold, binary_metrics
+from training.estimators import FramePreprocessor
+from training.spec import Evaluation, ModelSpec, Prepared, get_spec
 from wattwise.errors import DataError
 
 if TYPE_CHECKING:
@@ -39,40 +39,42 @@ class TrainResult:
     model_name: str
     version: str
     run_id: str
-    metrics: dict[str, float]
-    threshold: float
+    metrics: dict[str, float]  # headline test metrics (the gate's)
     tune: TuneResult
     seconds: float
-    oracle_auc: float | None = None
     promotion: Promotion | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    all_metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)  # the spec's rendering of its evaluation
+
+    @property
+    def threshold(self) -> float:
+        return float(self.details["threshold"])
+
+    @property
+    def oracle_auc(self) -> float | None:
+        v = self.details.get("oracle_auc")
+        return None if v is None else float(v)
+
+    @property
+    def per_program(self) -> dict[str, dict[str, float]]:
+        return dict(self.details.get("per_program", {}))
 
     def render(self) -> str:
-        m = self.metrics
-        lines = [
+        t = self.tune
+        out = [
             f"{self.model_name} v{self.version} (run {self.run_id[:8]}) in {self.seconds:.1f} s; "
-            f"study {self.tune.study_name}: {self.tune.trials_run} new trials "
-            f"({self.tune.trials_total} total, {self.tune.pruned} pruned), best valid {self.tune.best_value:.4f}",
-            f"  test: ROC-AUC {m['roc_auc']:.4f}  PR-AUC {m['pr_auc']:.4f}  lift@10% {m['lift_top_decile']:.2f}  "
-            f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}  rows {int(m['rows']):,}",
-            f"  decision threshold {self.threshold:.3f} (max expected value on validation)",
+            f"study {t.study_name}: {t.trials_run} new trials ({t.trials_total} total, "
+            f"{t.pruned} pruned) in {t.seconds:.1f} s, best valid {t.best_value:.4f}",
+            *self.lines,
         ]
-        if self.oracle_auc is not None:
-            lines.append(
-                f"  oracle ROC-AUC (true probabilities, same rows) {self.oracle_auc:.4f}; "
-                f"gap {self.oracle_auc - m['roc_auc']:+.4f}"
-            )
         if self.promotion is not None:
             verb = "promoted to @champion" if self.promotion.moved else "not promoted"
-            lines.append(f"  {verb}: {self.promotion.reason}")
-        return "\n".join(lines)
+            out.append(f"  {verb}: {self.promotion.reason}")
+        return "\n".join(out)
 
 
-def _labels_model(cfg: ModelConfig) -> str:
-    return {"churn": "churn", "propensity": "propensity"}[cfg.spec]
-
-
-def train_binary(
+def train(
     cfg: ModelConfig,
     settings: Settings,
     *,
@@ -82,84 +84,40 @@ def train_binary(
     promote: bool = True,
     training_set: pd.DataFrame | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log, register and (gated) promote one binary model."""
+    """Train, evaluate, log, register and (gated) promote the model a config describes."""
     import mlflow
 
     from training import registry, tracking
     from training.tuning import tune
 
     t0 = time.perf_counter()
+    warm = tracking.prewarm()
+    spec = get_spec(cfg.spec)
     ds = dataset_dir or settings.data_dir / cfg.dataset
     client = tracking.setup(settings)
     tracking.experiment(settings, cfg.name)
-    df = training_set if training_set is not None else load_training_set(ds, _labels_model(cfg))
-    if cfg.label not in df:
-        raise DataError(f"label {cfg.label!r} is not in the training set")
-    df = df[df[cfg.label].notna()].reset_index(drop=True)
-    y = df[cfg.label].astype(float).to_numpy()
-    if len(np.unique(y)) < 2:
-        raise DataError(f"label {cfg.label!r} has a single class in {len(df)} rows")
-    feats = feature_columns(df, cfg, [cfg.label])
-    sp = split(df, y, cfg.split, cfg.tuning.seed)
-    pre = FramePreprocessor().fit(df.loc[sp.train, feats])
-    X = pre.transform(df[feats])
-    Xtr, Xva, Xte = X[sp.train], X[sp.valid], X[sp.test]
-    ytr, yva, yte = y[sp.train], y[sp.valid], y[sp.test]
-    fp = fingerprint(df)
-    study_name = f"{cfg.name}-{ds.name}-{fp}"
-    n_jobs = cfg.tuning.n_jobs_lightgbm
+    df = training_set if training_set is not None else load_training_set(ds, spec.labels)
+    prep = prepare(df, cfg, spec, ds)
+    study_name = f"{cfg.name}-{ds.name}-{prep.fingerprint}"
 
-    with mlflow.start_run(run_name=f"{cfg.name}-{fp[:8]}") as parent:
-        ts = df["event_timestamp"]
+    with mlflow.start_run(run_name=f"{cfg.name}-{prep.fingerprint[:8]}") as parent:
+        ts = prep.df["event_timestamp"]
         mlflow.log_params(
             {
                 "dataset": ds.name,
                 "feature_service": cfg.feature_service,
-                "training_set_fingerprint": fp,
-                "training_rows": len(df),
+                "training_set_fingerprint": prep.fingerprint,
+                "training_rows": len(prep.df),
                 "time_range": f"{ts.min():%Y-%m-%d}..{ts.max():%Y-%m-%d}",
-                "split": sp.description,
-                "n_features": len(feats),
-                "label": cfg.label,
+                "split": prep.split.description,
+                "n_features": len(prep.feats),
+                "label": ",".join(prep.labels),
                 "calibration": cfg.calibration,
             }
         )
         mlflow.set_tags(
             {"wattwise.spec": cfg.spec, "wattwise.model": cfg.model_name, "study": study_name}
         )
-
-        if cfg.split.kind == "stratified":
-            from sklearn.model_selection import StratifiedKFold
-
-            pool = sp.train | sp.valid
-            Xp, yp = X[pool], y[pool]
-            folds = list(
-                StratifiedKFold(cfg.split.folds, shuffle=True, random_state=cfg.tuning.seed).split(
-                    Xp, yp
-                )
-            )
-
-            def fit_trial(params: dict[str, Any], report: Any) -> float:
-                scores = []
-                for k, (a, b) in enumerate(folds):
-                    r = fit_lightgbm(
-                        {**cfg.estimator, **params},
-                        Xp.iloc[a],
-                        yp[a],
-                        Xp.iloc[b],
-                        yp[b],
-                        n_jobs=n_jobs,
-                    )
-                    scores.append(r.valid_score)
-                    if report is not None:
-                        report(k + 1, float(np.mean(scores)))
-                return float(np.mean(scores))
-        else:
-
-            def fit_trial(params: dict[str, Any], report: Any) -> float:
-                return fit_lightgbm(
-                    {**cfg.estimator, **params}, Xtr, ytr, Xva, yva, n_jobs=n_jobs, report=report
-                ).valid_score
 
         def log_trial(t: Any) -> None:
             with mlflow.start_run(run_name=f"trial-{t.number}", nested=True):
@@ -171,52 +129,22 @@ def train_binary(
         tres = tune(
             cfg,
             settings,
-            fit_trial,
+            spec.objective(prep, cfg),
             study_name,
             trials=trials,
             timeout_s=timeout_s,
             log_trial=log_trial,
         )
-        best = {**cfg.estimator, **tres.best_params}
-        final = fit_lightgbm(best, Xtr, ytr, Xva, yva, n_jobs=n_jobs)
-        raw_va = final.booster.predict(Xva, num_iteration=final.best_iteration)
-        cal = Calibrator(cfg.calibration).fit(raw_va, yva)
-        b = cfg.business
-        threshold, _ = best_threshold(
-            yva, cal.predict(raw_va), b.contact_cost, b.customer_value, b.save_rate
-        )
-        p_te = cal.predict(final.booster.predict(Xte, num_iteration=final.best_iteration))
-        metrics = binary_metrics(yte, p_te)
-        decided = p_te >= threshold
-        metrics["value_per_1000_at_threshold"] = float(
-            (yte[decided] * b.save_rate * b.customer_value - b.contact_cost).sum()
-            / max(len(yte), 1)
-            * 1000
-        )
-        metrics["contacted_share"] = float(decided.mean()) if len(decided) else 0.0
-        from training.oracle import churn_oracle_auc
-
-        oracle = churn_oracle_auc(ds, df.loc[sp.test], cfg.label) if cfg.spec == "churn" else None
-        if oracle is not None:
-            metrics["oracle_roc_auc"] = oracle
+        fitted = spec.fit(prep, cfg, {**cfg.estimator, **tres.best_params})
+        ev = spec.evaluate(prep, cfg, fitted)
         mlflow.log_params({f"best_{k}": v for k, v in tres.best_params.items()})
-        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-        mlflow.log_metrics(
-            {
-                "best_valid_score": tres.best_value,
-                "best_iteration": final.best_iteration,
-                "threshold": threshold,
-            }
-        )
-        importance = dict(
-            zip(feats, final.booster.feature_importance("gain").tolist(), strict=True)
-        )
-        version = _log_and_register(
-            cfg, settings, client, final, pre, cal, threshold, df, feats, sp, y, metrics, importance
-        )
+        mlflow.log_metric("best_valid_score", tres.best_value)
+        mlflow.log_metrics({f"test_{k}": v for k, v in ev.logged.items() if np.isfinite(v)})
+        warm.join()  # normally long done: tuning takes longer than the warm-up
+        version = _log_and_register(cfg, spec, prep, fitted, ev)
         run_id = parent.info.run_id
     registry.move_alias(
-        settings, client, cfg.model_name, registry.CHALLENGER, version, metrics, "newly trained"
+        settings, client, cfg.model_name, registry.CHALLENGER, version, ev.headline, "newly trained"
     )
     promotion = (
         registry.promote(settings, cfg.model_name, cfg.promotion, candidate=version)
@@ -227,77 +155,75 @@ def train_binary(
         cfg.model_name,
         version,
         run_id,
-        metrics,
-        threshold,
+        ev.headline,
         tres,
         time.perf_counter() - t0,
-        oracle,
         promotion,
+        ev.logged,
+        ev.details,
+        spec.render(ev),
     )
 
 
+def prepare(df: pd.DataFrame, cfg: ModelConfig, spec: ModelSpec, ds: Path) -> Prepared:
+    """Labelled rows, feature columns, split and preprocessor: the same for every model."""
+    labels = spec.label_columns(df, cfg)
+    missing = [c for c in labels if c not in df]
+    if missing:
+        raise DataError(f"label {missing[0]!r} is not in the training set")
+    df = df[df[labels].notna().any(axis=1)].reset_index(drop=True)
+    target = spec.split_target(df, cfg)
+    if len(np.unique(target[np.isfinite(target)])) < 2:
+        raise DataError(f"label {labels[0]!r} has a single class in {len(df)} rows")
+    feats = feature_columns(df, cfg, labels)
+    sp = split(df, target, cfg.split, cfg.tuning.seed)
+    pre = FramePreprocessor().fit(df.loc[sp.train, feats])
+    return Prepared(ds, df, pre.transform(df[feats]), feats, sp, pre, fingerprint(df), labels)
+
+
 def _log_and_register(
-    cfg: ModelConfig,
-    settings: Settings,
-    client: Any,
-    final: Any,
-    pre: FramePreprocessor,
-    cal: Calibrator,
-    threshold: float,
-    df: pd.DataFrame,
-    feats: list[str],
-    sp: Any,
-    y: np.ndarray,
-    metrics: dict[str, float],
-    importance: dict[str, float],
+    cfg: ModelConfig, spec: ModelSpec, prep: Prepared, fitted: Any, ev: Evaluation
 ) -> str:
-    """Log plots, test set, the pyfunc model; register it; return the new version."""
+    """Log plots, the test set, the pyfunc and the monitoring reference; register a version."""
     import mlflow
     from mlflow.models import infer_signature
 
-    from training.plots import binary_plots
-    from training.pyfunc import BinaryModel, Bundle, save_bundle
+    from training.reference import build_reference, log_reference
     from training.registry import TEST_SET
     from training.tracking import PIP_REQUIREMENTS
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        p_te = cal.predict(final.booster.predict(pre.transform(df.loc[sp.test, feats])))
-        for p in binary_plots(y[sp.test], p_te, importance, d / "plots"):
-            mlflow.log_artifact(str(p), "plots")
-        (d / "eval").mkdir()
-        # every column of the test rows (not only this model's inputs), so that any model of
-        # the same FeatureService can be scored on it at promotion time
-        test = df.loc[sp.test, [c for c in df.columns if c != cfg.label]].copy()
-        test["__label__"] = y[sp.test]
-        test.to_parquet(d / "eval" / "test_set.parquet", index=False)
+        pkg = spec.package(prep, cfg, fitted, ev, d)
+        for path, folder in pkg.files.items():
+            mlflow.log_artifact(str(path), folder)
+        (d / "eval").mkdir(exist_ok=True)
+        pkg.test_set.to_parquet(d / "eval" / "test_set.parquet", index=False)
         mlflow.log_artifact(str(d / "eval" / "test_set.parquet"), str(Path(TEST_SET).parent))
-        (d / "eval" / "importance.json").write_text(json.dumps(importance))
-        mlflow.log_artifact(str(d / "eval" / "importance.json"), "eval")
-        bundle = save_bundle(
-            d / "bundle",
-            final.booster,
-            pre,
-            cal,
-            threshold,
-            cfg.reason_codes,
-            {"model": cfg.model_name, "feature_service": cfg.feature_service, "label": cfg.label},
-        )
-        example = df.loc[sp.train, feats].head(5)
-        out = Bundle(bundle).score(example)
-        signature = infer_signature(example, out)
+        signature = infer_signature(pkg.example, pkg.example_output)
         t_log = time.perf_counter()
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=BinaryModel(),
-            artifacts={"bundle": str(bundle)},
+            python_model=pkg.python_model,
+            artifacts=pkg.artifacts,
             signature=signature,
-            input_example=example,
+            input_example=pkg.example,
             pip_requirements=PIP_REQUIREMENTS,
         )
         mlflow.log_metric("log_model_seconds", time.perf_counter() - t_log)
-    mv = mlflow.register_model(info.model_uri, cfg.model_name, tags={"wattwise.spec": cfg.spec})
-    client.set_model_version_tag(
-        cfg.model_name, mv.version, "test_roc_auc", f"{metrics['roc_auc']:.4f}"
+        sample = prep.df.loc[prep.split.test, prep.feats]
+        log_reference(build_reference(sample, pkg.predict(sample), 5000, cfg.tuning.seed))
+    mv = mlflow.register_model(
+        info.model_uri, cfg.model_name, tags={"wattwise.spec": cfg.spec, **pkg.tags}
     )
     return str(mv.version)
+
+
+def train_binary(cfg: ModelConfig, settings: Settings, **kw: Any) -> TrainResult:
+    """Train a churn-like binary model (``train`` with a binary spec)."""
+    return train(cfg, settings, **kw)
+
+
+def train_propensity(cfg: ModelConfig, settings: Settings, **kw: Any) -> TrainResult:
+    """Train the per-program propensity and uplift model (``train`` with its spec)."""
+    return train(cfg, settings, **kw)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from training.config import ModelConfig
-from training.data import feature_columns, fingerprint, load_training_set, split
 from training.estimators import Calibrator, FramePreprocessor, fit_lightgbm
 from training.metrics import binary_metrics, qini_coefficient, true_qini
+from training.spec import Evaluation, Package, Prepared
 from wattwise.errors import DataError
 
 try:
@@ -38,9 +36,7 @@ except ImportError:  # pragma: no cover
     PythonModel = object  # type: ignore[misc,assignment]
 
 if TYPE_CHECKING:
-    from training.registry import Promotion
-    from training.tuning import TuneResult
-    from wattwise.settings import Settings
+    from training.tuning import FitFn
 
 log = logging.getLogger(__name__)
 OFFER = "__offered__"
@@ -52,37 +48,6 @@ class ProgramModel:
     treated: Any
     control: Any
     calibrator: Calibrator
-
-
-@dataclass
-class PropensityResult:
-    model_name: str
-    version: str
-    run_id: str
-    per_program: dict[str, dict[str, float]]
-    tune: TuneResult
-    seconds: float
-    promotion: Promotion | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def render(self) -> str:
-        lines = [
-            f"{self.model_name} v{self.version} (run {self.run_id[:8]}) in {self.seconds:.1f} s; "
-            f"{self.tune.trials_run} new trials, best mean valid ROC-AUC {self.tune.best_value:.4f}",
-            f"  {'program':<18} {'ROC-AUC':>8} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
-            f" {'Qini obs':>9} {'Qini true':>9} {'oracle':>8} {'of oracle':>9}",
-        ]
-        for p, m in self.per_program.items():
-            lines.append(
-                f"  {p:<18} {m['roc_auc']:8.4f} {m.get('oracle_roc_auc', float('nan')):7.4f} {m['pr_auc']:7.4f}"
-                f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {m.get('qini_observed', float('nan')):9.4f}"
-                f" {m.get('qini_true', float('nan')):9.5f} {m.get('qini_oracle', float('nan')):8.5f}"
-                f" {m.get('qini_share_of_oracle', float('nan')):9.2f}"
-            )
-        if self.promotion is not None:
-            verb = "promoted to @champion" if self.promotion.moved else "not promoted"
-            lines.append(f"  {verb}: {self.promotion.reason}")
-        return "\n".join(lines)
 
 
 def _program_rows(df: pd.DataFrame, program: str) -> np.ndarray:
@@ -187,105 +152,70 @@ def evaluate_propensity(
     return {"roc_auc": float(np.nanmean(aucs)) if aucs else float("nan"), "brier": 0.0}
 
 
-def train_propensity(
-    cfg: ModelConfig,
-    settings: Settings,
-    *,
-    dataset_dir: Path | None = None,
-    trials: int | None = None,
-    timeout_s: float | None = None,
-    promote: bool = True,
-    training_set: pd.DataFrame | None = None,
-) -> PropensityResult:
-    """Train, evaluate, log and register the propensity/uplift models of every program."""
-    import mlflow
+class PropensitySpec:
+    """Propensity + uplift: one response model and a T-learner per program."""
 
-    from training import registry, tracking
-    from training.oracle import true_enrollment_probability, true_uplift
-    from training.tuning import tune
+    labels = "propensity"
 
-    t0 = time.perf_counter()
-    ds = dataset_dir or settings.data_dir / cfg.dataset
-    client = tracking.setup(settings)
-    tracking.experiment(settings, cfg.name)
-    df = training_set if training_set is not None else load_training_set(ds, "propensity")
-    programs = [p for p in cfg.programs if f"enrolled_{p}" in df]
-    if not programs:
-        raise DataError(
-            "the training set has no enrolled_<program> labels for the configured programs"
-        )
-    label_cols = [c for c in df.columns if c.startswith(("enrolled_", "offered_"))]
-    feats = feature_columns(df, cfg, label_cols)
-    any_label = df[[f"enrolled_{p}" for p in programs]].notna().any(axis=1).astype(float).to_numpy()
-    sp = split(df, any_label, cfg.split, cfg.tuning.seed)
-    pre = FramePreprocessor().fit(df.loc[sp.train, feats])
-    X = pre.transform(df[feats])
-    fp = fingerprint(df)
-    n_jobs = cfg.tuning.n_jobs_lightgbm
+    def _programs(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
+        programs = [p for p in cfg.programs if f"enrolled_{p}" in df]
+        if not programs:
+            raise DataError(
+                "the training set has no enrolled_<program> labels for the configured programs"
+            )
+        return programs
 
-    def data(p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def label_columns(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
+        self._programs(df, cfg)
+        return [c for c in df.columns if c.startswith(("enrolled_", "offered_"))]
+
+    def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
+        cols = [f"enrolled_{p}" for p in self._programs(df, cfg)]
+        return df[cols].notna().any(axis=1).astype(float).to_numpy()
+
+    @staticmethod
+    def _data(df: pd.DataFrame, p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = _program_rows(df, p)
         y = df[f"enrolled_{p}"].astype("boolean").fillna(False).astype(float).to_numpy()
         t = df[f"offered_{p}"].astype(bool).to_numpy()
         return rows, y, t
 
-    with mlflow.start_run(run_name=f"{cfg.name}-{fp[:8]}") as parent:
-        mlflow.log_params(
-            {
-                "dataset": ds.name,
-                "feature_service": cfg.feature_service,
-                "training_set_fingerprint": fp,
-                "training_rows": len(df),
-                "split": sp.description,
-                "programs": ",".join(programs),
-                "n_features": len(feats),
-            }
-        )
-        mlflow.set_tags({"wattwise.spec": cfg.spec, "wattwise.model": cfg.model_name})
-
-        def fit_trial(params: dict[str, Any], report: Any) -> float:
-            scores = []
-            for p in programs:
-                rows, y, t = data(p)
-                _, s = fit_program(
-                    {**cfg.estimator, **params},
-                    X,
-                    y,
-                    t,
-                    sp.train & rows,
-                    sp.valid & rows,
-                    n_jobs,
-                    cfg.calibration,
-                )
-                scores.append(s)
-            return float(np.nanmean(scores))
-
-        def log_trial(tr: Any) -> None:
-            with mlflow.start_run(run_name=f"trial-{tr.number}", nested=True):
-                mlflow.log_params(tr.params)
-                if tr.value is not None:
-                    mlflow.log_metric("valid_mean_roc_auc", tr.value)
-
-        tres = tune(
-            cfg,
-            settings,
-            fit_trial,
-            f"{cfg.name}-{ds.name}-{fp}",
-            trials=trials,
-            timeout_s=timeout_s,
-            log_trial=log_trial,
-        )
-        best = {**cfg.estimator, **tres.best_params}
-        models: dict[str, ProgramModel] = {}
-        per: dict[str, dict[str, float]] = {}
-        for p in programs:
-            rows, y, t = data(p)
-            m, _ = fit_program(
-                best, X, y, t, sp.train & rows, sp.valid & rows, n_jobs, cfg.calibration
+    def _fit_all(
+        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]
+    ) -> tuple[dict[str, ProgramModel], list[float]]:
+        sp, n_jobs = prep.split, cfg.tuning.n_jobs_lightgbm
+        models, scores = {}, []
+        for p in self._programs(prep.df, cfg):
+            rows, y, t = self._data(prep.df, p)
+            m, score = fit_program(
+                params, prep.X, y, t, sp.train & rows, sp.valid & rows, n_jobs, cfg.calibration
             )
             models[p] = m
-            te = sp.test & rows
-            pred = predict_program(m, X[te], t[te])
+            scores.append(score)
+        return models, scores
+
+    def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
+        def fit_trial(params: dict[str, Any], report: Any) -> float:
+            return float(np.nanmean(self._fit_all(prep, cfg, {**cfg.estimator, **params})[1]))
+
+        return fit_trial
+
+    def fit(
+        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]
+    ) -> dict[str, ProgramModel]:
+        return self._fit_all(prep, cfg, params)[0]
+
+    def evaluate(
+        self, prep: Prepared, cfg: ModelConfig, fitted: dict[str, ProgramModel]
+    ) -> Evaluation:
+        from training.oracle import true_enrollment_probability, true_uplift
+
+        per: dict[str, dict[str, float]] = {}
+        df, ds = prep.df, prep.dataset_dir
+        for p, m in fitted.items():
+            rows, y, t = self._data(df, p)
+            te = prep.split.test & rows
+            pred = predict_program(m, prep.X[te], t[te])
             met = binary_metrics(y[te], pred["p"])
             met["qini_observed"] = qini_coefficient(pred["uplift"], t[te], y[te])
             test_rows = df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]]
@@ -310,50 +240,23 @@ def train_propensity(
                     else float("nan")
                 )
             per[p] = met
-            mlflow.log_metrics({f"test_{p}_{k}": v for k, v in met.items() if np.isfinite(v)})
         mean_auc = float(np.nanmean([m["roc_auc"] for m in per.values()]))
-        mlflow.log_metric("test_roc_auc", mean_auc)
-        version = _log_propensity(cfg, models, pre, df, feats, sp, programs)
-        run_id = parent.info.run_id
-    registry.move_alias(
-        settings,
-        client,
-        cfg.model_name,
-        registry.CHALLENGER,
-        version,
-        {"roc_auc": mean_auc},
-        "newly trained",
-    )
-    promotion = (
-        registry.promote(settings, cfg.model_name, cfg.promotion, candidate=version)
-        if promote
-        else None
-    )
-    return PropensityResult(
-        cfg.model_name, version, run_id, per, tres, time.perf_counter() - t0, promotion
-    )
+        logged = {f"{p}_{k}": v for p, met in per.items() for k, v in met.items()}
+        logged["roc_auc"] = mean_auc
+        return Evaluation({"roc_auc": mean_auc}, logged, {"per_program": per})
 
-
-def _log_propensity(
-    cfg: ModelConfig,
-    models: dict[str, ProgramModel],
-    pre: FramePreprocessor,
-    df: pd.DataFrame,
-    feats: list[str],
-    sp: Any,
-    programs: list[str],
-) -> str:
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from training.registry import TEST_SET
-    from training.tracking import PIP_REQUIREMENTS
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "bundle"
+    def package(
+        self,
+        prep: Prepared,
+        cfg: ModelConfig,
+        fitted: dict[str, ProgramModel],
+        ev: Evaluation,
+        tmp: Path,
+    ) -> Package:
+        root = tmp / "bundle"
         root.mkdir()
-        meta: dict[str, Any] = {"preprocessor": pre.to_dict(), "programs": {}}
-        for p, m in models.items():
+        meta: dict[str, Any] = {"preprocessor": prep.pre.to_dict(), "programs": {}}
+        for p, m in fitted.items():
             info: dict[str, Any] = {"calibrator": m.calibrator.to_dict()}
             for part in ("response", "treated", "control"):
                 b = getattr(m, part)
@@ -362,27 +265,50 @@ def _log_propensity(
                     b.save_model(str(root / info[part]))
             meta["programs"][p] = info
         (root / "meta.json").write_text(json.dumps(meta))
-        test = df.loc[sp.test].copy()
-        (Path(tmp) / "eval").mkdir()
-        test.to_parquet(Path(tmp) / "eval" / "test_set.parquet", index=False)
-        mlflow.log_artifact(
-            str(Path(tmp) / "eval" / "test_set.parquet"), str(Path(TEST_SET).parent)
-        )
-        example = df.loc[sp.train, feats].head(5)
+        example = prep.df.loc[prep.split.train, prep.feats].head(5)
         pyf = PropensityPyfunc()
         pyf.load_context(type("Ctx", (), {"artifacts": {"bundle": str(root)}})())
-        signature = infer_signature(example, pyf.predict(None, example))
-        info_ = mlflow.pyfunc.log_model(
-            name="model",
+
+        def mean_response(X: pd.DataFrame) -> np.ndarray:
+            out = pyf.predict(None, X)
+            cols = [c for c in out.columns if c.endswith("_p_no_offer")]
+            return out[cols].mean(axis=1).to_numpy()
+
+        return Package(
             python_model=PropensityPyfunc(),
             artifacts={"bundle": str(root)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=PIP_REQUIREMENTS,
+            example=example,
+            example_output=pyf.predict(None, example),
+            test_set=prep.df.loc[prep.split.test].copy(),
+            predict=mean_response,
+            tags={"programs": ",".join(fitted)},
         )
-    mv = mlflow.register_model(
-        info_.model_uri,
-        cfg.model_name,
-        tags={"wattwise.spec": cfg.spec, "programs": ",".join(programs)},
-    )
-    return str(mv.version)
+
+    def gate_metrics(
+        self, model: Any, test: pd.DataFrame, tags: dict[str, str]
+    ) -> dict[str, float]:
+        from training.registry import model_inputs
+
+        programs = tags.get("programs", "").split(",")
+        return evaluate_propensity(model.predict(model_inputs(model, test)), test, programs)
+
+    def render(self, ev: Evaluation) -> list[str]:
+        lines = [
+            f"  {'program':<18} {'ROC-AUC':>8} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
+            f" {'Qini obs':>9} {'Qini true':>9} {'oracle':>8} {'of oracle':>9}",
+        ]
+        for p, m in ev.details["per_program"].items():
+            lines.append(
+                f"  {p:<18} {m['roc_auc']:8.4f} {m.get('oracle_roc_auc', float('nan')):7.4f} {m['pr_auc']:7.4f}"
+                f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {m.get('qini_observed', float('nan')):9.4f}"
+                f" {m.get('qini_true', float('nan')):9.5f} {m.get('qini_oracle', float('nan')):8.5f}"
+                f" {m.get('qini_share_of_oracle', float('nan')):9.2f}"
+            )
+        return lines
+
+
+def train_propensity(cfg: ModelConfig, settings: Any, **kw: Any) -> Any:
+    """The one pipeline (:func:`training.pipeline.train`) with the propensity config."""
+    from training.pipeline import train
+
+    return train(cfg, settings, **kw)

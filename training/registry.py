@@ -173,7 +173,6 @@ def promote(
 ) -> Promotion:
     """Compare a candidate (default @challenger) with @champion on the candidate's test set;
     move @champion only when the gate passes."""
-    from training.metrics import binary_metrics
     from training.tracking import setup
 
     client = setup(settings)
@@ -183,22 +182,15 @@ def promote(
     champ = alias_version(client, model, CHAMPION)
     test = load_test_set(client, model, cand)
     tags = client.get_model_version(model, cand).tags
-    if tags.get("wattwise.spec") == "propensity":
-        from training.propensity import evaluate_propensity
+    from training.spec import get_spec
 
-        programs = tags.get("programs", "").split(",")
+    spec = get_spec(tags.get("wattwise.spec", "churn"))
 
-        def evaluate(version: str) -> dict[str, float]:
-            import mlflow
+    def evaluate(version: str) -> dict[str, float]:
+        import mlflow
 
-            m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
-            scores = m.predict(model_inputs(m, test))
-            return evaluate_propensity(scores, test, programs)
-    else:
-        y = test.pop("__label__").to_numpy(dtype=float)
-
-        def evaluate(version: str) -> dict[str, float]:
-            return binary_metrics(y, score_version(model, version, test))
+        m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+        return spec.gate_metrics(m, test, tags)
 
     cm = evaluate(cand)
     if champ is None:

@@ -89,7 +89,7 @@ def tune(
         params = sample(trial, cfg.search_space)
 
         def report(step: int, value: float) -> None:
-            trial.report(value if maximize else -value, step)
+            trial.report(value, step)  # in the study's own direction
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at iteration {step}")
 

@@ -7,6 +7,7 @@ wires options to typed functions; heavy libraries are imported inside commands s
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -81,8 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors print one line, ``--verbose`` adds the traceback."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
+    # OpenMP threads (LightGBM, torch) that spin while waiting make a busy 2-core machine
+    # crawl (100 rounds: 190 s spinning vs 1 s passive under load); set before they load
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     try:
-        app(args=args, prog_name="wattwise", standalone_mode=False)
+        rc = app(args=args, prog_name="wattwise", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) returns the code without standalone
+            sys.exit(rc)
     except _exception_types("Exit") as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except _exception_types("ClickException") as exc:

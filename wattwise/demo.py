@@ -45,8 +45,7 @@ def demo(
     from features.synth.config import load_world_config
     from features.synth.generate import generate
     from training.config import load_model_config
-    from training.pipeline import train_binary
-    from training.propensity import train_propensity
+    from training.pipeline import train
     from training.registry import history
 
     settings = state(ctx).settings
@@ -94,11 +93,11 @@ def demo(
         return
 
     t = _stage(3, total, f"train churn ({trials} Optuna trials) → MLflow → registry gate")
-    churn = train_binary(load_model_config("churn"), settings, dataset_dir=ds, trials=trials)
+    churn = train(load_model_config("churn"), settings, dataset_dir=ds, trials=trials)
     typer.echo(churn.render())
 
     t = _stage(4, total, f"train propensity and offer uplift ({max(1, trials // 2)} trials)")
-    prop = train_propensity(
+    prop = train(
         load_model_config("propensity"), settings, dataset_dir=ds, trials=max(1, trials // 2)
     )
     typer.echo(prop.render())

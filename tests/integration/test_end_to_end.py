@@ -11,8 +11,7 @@ import pytest
 
 from features import store as fs
 from training.config import load_model_config
-from training.pipeline import train_binary
-from training.propensity import train_propensity
+from training.pipeline import train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,7 +51,7 @@ def test_online_store_serves_latest_values(tiny_feature_store: Path) -> None:
 def test_churn_and_propensity_train_and_register(tiny_feature_store: Path, mlflow_settings) -> None:  # type: ignore[no-untyped-def]
     import mlflow
 
-    churn = train_binary(
+    churn = train(
         load_model_config("churn", tuning={"trials": 2}, estimator={"n_estimators": 60}),
         mlflow_settings,
         dataset_dir=tiny_feature_store,
@@ -66,7 +65,7 @@ def test_churn_and_propensity_train_and_register(tiny_feature_store: Path, mlflo
     out = model.predict(model_inputs(model, frame))
     assert out.probability.between(0, 1).all() and "reason_1" in out
 
-    prop = train_propensity(
+    prop = train(
         load_model_config("propensity", tuning={"trials": 1}, estimator={"n_estimators": 40}),
         mlflow_settings,
         dataset_dir=tiny_feature_store,

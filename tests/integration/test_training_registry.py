@@ -11,7 +11,7 @@ import pytest
 
 from training import registry
 from training.config import load_model_config
-from training.pipeline import train_binary
+from training.pipeline import train
 from wattwise.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -59,7 +59,7 @@ def cfg(name: str = "churn_test"):  # type: ignore[no-untyped-def]
 
 def test_train_register_gate_history_rollback(settings: Settings) -> None:
     good = make_set(800, 1, signal=1.0)
-    r1 = train_binary(cfg(), settings, dataset_dir=settings.data_dir / "x", training_set=good)
+    r1 = train(cfg(), settings, dataset_dir=settings.data_dir / "x", training_set=good)
     assert r1.version == "1" and r1.promotion is not None and r1.promotion.moved
     assert r1.metrics["roc_auc"] > 0.7
     assert 0 < r1.threshold < 1
@@ -71,7 +71,7 @@ def test_train_register_gate_history_rollback(settings: Settings) -> None:
 
     # a candidate blind to the two informative features must not replace the champion
     blind = cfg().model_copy(update={"exclude_features": ["bill_shock", "satisfaction"]})
-    r2 = train_binary(
+    r2 = train(
         blind, settings, dataset_dir=settings.data_dir / "x", training_set=make_set(800, 2, 1.0)
     )
     assert r2.promotion is not None and not r2.promotion.moved
@@ -80,7 +80,7 @@ def test_train_register_gate_history_rollback(settings: Settings) -> None:
     assert registry.alias_version(client, "churn_test", "champion") == "1"
     assert registry.alias_version(client, "churn_test", "challenger") == "2"
 
-    r3 = train_binary(
+    r3 = train(
         cfg(), settings, dataset_dir=settings.data_dir / "x", training_set=make_set(1600, 3, 1.0)
     )
     assert r3.promotion is not None and r3.promotion.moved, r3.promotion.reason
@@ -95,14 +95,14 @@ def test_train_register_gate_history_rollback(settings: Settings) -> None:
 
 def test_study_resumes_instead_of_rerunning(settings: Settings) -> None:
     data = make_set(400, 5, 1.0)
-    r1 = train_binary(
+    r1 = train(
         cfg("resume_test"),
         settings,
         dataset_dir=settings.data_dir / "x",
         training_set=data,
         promote=False,
     )
-    r2 = train_binary(
+    r2 = train(
         cfg("resume_test"),
         settings,
         dataset_dir=settings.data_dir / "x",

@@ -1,0 +1,229 @@
+"""The binary model spec (churn on any source): LightGBM, calibration, EV threshold, reasons.
+
+Tuning and the final model both call :func:`training.estimators.fit_lightgbm` on datasets
+binned once. A time split validates on the snapshot after training; a stratified split (one
+snapshot, e.g. PowerCo) tunes on k-fold CV over train+valid. The final booster is calibrated
+on validation (isotonic by default), the decision threshold maximises the expected value of a
+retention contact on validation, and test metrics sit next to the oracle's on synthetic data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from training.estimators import Calibrator, LgbData, fit_lightgbm
+from training.metrics import best_threshold, binary_metrics, per_snapshot_auc
+from training.spec import Evaluation, Package, Prepared
+
+if TYPE_CHECKING:
+    from training.config import ModelConfig
+    from training.tuning import FitFn
+
+LABEL = "__label__"
+
+
+@dataclass
+class BinaryFit:
+    booster: Any
+    best_iteration: int
+    calibrator: Calibrator
+    threshold: float
+
+
+class BinarySpec:
+    """Churn (or any "does X happen within the horizon") on one label column."""
+
+    labels = "churn"
+
+    def __init__(self) -> None:
+        self._data: LgbData | None = None
+
+    def label_columns(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
+        return [cfg.label]
+
+    def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
+        return df[cfg.label].astype(float).to_numpy()
+
+    def _arrays(self, prep: Prepared, cfg: ModelConfig) -> tuple[np.ndarray, LgbData]:
+        y = self.split_target(prep.df, cfg)
+        if self._data is None:
+            sp = prep.split
+            self._data = LgbData.build(prep.X[sp.train], y[sp.train], prep.X[sp.valid], y[sp.valid])
+        return y, self._data
+
+    def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
+        y, data = self._arrays(prep, cfg)
+        budget: dict[str, Any] = {
+            "n_jobs": cfg.tuning.n_jobs_lightgbm,
+            "max_rounds": cfg.tuning.max_rounds,
+            "early_stopping": cfg.tuning.early_stopping,
+        }
+        if cfg.split.kind == "stratified":
+            from sklearn.model_selection import StratifiedKFold
+
+            sp = prep.split
+            pool = sp.train | sp.valid
+            Xp, yp = prep.X[pool], y[pool]
+            kfold = StratifiedKFold(cfg.split.folds, shuffle=True, random_state=cfg.tuning.seed)
+            folds = [
+                LgbData.build(Xp.iloc[a], yp[a], Xp.iloc[b], yp[b]) for a, b in kfold.split(Xp, yp)
+            ]
+
+            def fit_cv(params: dict[str, Any], report: Any) -> float:
+                scores = []
+                for k, fold in enumerate(folds):
+                    r = fit_lightgbm(
+                        {**cfg.estimator, **params}, None, None, None, None, data=fold, **budget
+                    )
+                    scores.append(r.valid_score)
+                    if report is not None:
+                        report(k + 1, float(np.mean(scores)))
+                return float(np.mean(scores))
+
+            return fit_cv
+
+        def fit_holdout(params: dict[str, Any], report: Any) -> float:
+            r = fit_lightgbm(
+                {**cfg.estimator, **params},
+                None,
+                None,
+                None,
+                None,
+                data=data,
+                report=report,
+                **budget,
+            )
+            return r.valid_score
+
+        return fit_holdout
+
+    def fit(self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]) -> BinaryFit:
+        y, data = self._arrays(prep, cfg)
+        sp = prep.split
+        final = fit_lightgbm(
+            params, None, None, None, None, data=data, n_jobs=cfg.tuning.n_jobs_lightgbm
+        )
+        raw_va = final.booster.predict(prep.X[sp.valid], num_iteration=final.best_iteration)
+        cal = Calibrator(cfg.calibration).fit(raw_va, y[sp.valid])
+        b = cfg.business
+        threshold, _ = best_threshold(
+            y[sp.valid], cal.predict(raw_va), b.contact_cost, b.customer_value, b.save_rate
+        )
+        return BinaryFit(final.booster, final.best_iteration, cal, threshold)
+
+    def predict(self, prep: Prepared, fitted: BinaryFit, rows: np.ndarray) -> np.ndarray:
+        raw = fitted.booster.predict(prep.X[rows], num_iteration=fitted.best_iteration)
+        return np.asarray(fitted.calibrator.predict(raw), dtype=float)
+
+    def evaluate(self, prep: Prepared, cfg: ModelConfig, fitted: BinaryFit) -> Evaluation:
+        from training.oracle import churn_oracle_probability
+
+        y = self.split_target(prep.df, cfg)
+        te = prep.split.test
+        yte, p_te = y[te], self.predict(prep, fitted, te)
+        m = binary_metrics(yte, p_te)
+        b = cfg.business
+        decided = p_te >= fitted.threshold
+        m["value_per_1000_at_threshold"] = float(
+            (yte[decided] * b.save_rate * b.customer_value - b.contact_cost).sum()
+            / max(len(yte), 1)
+            * 1000
+        )
+        m["contacted_share"] = float(decided.mean()) if len(decided) else 0.0
+        m["threshold"] = fitted.threshold
+        m["best_iteration"] = float(fitted.best_iteration)
+        snaps = prep.df.loc[te, "event_timestamp"].to_numpy()
+        m["roc_auc_within_snapshot"] = per_snapshot_auc(yte, p_te, snaps)
+        details: dict[str, Any] = {"threshold": fitted.threshold, "oracle_auc": None}
+        p_true = (
+            churn_oracle_probability(prep.dataset_dir, prep.df.loc[te])
+            if cfg.spec == "churn"
+            else None
+        )
+        if p_true is not None and np.isfinite(p_true).all() and len(np.unique(yte)) == 2:
+            from sklearn.metrics import roc_auc_score
+
+            m["oracle_roc_auc"] = float(roc_auc_score(yte, p_true))
+            m["oracle_roc_auc_within_snapshot"] = per_snapshot_auc(yte, p_true, snaps)
+            m["oracle_gap"] = m["oracle_roc_auc"] - m["roc_auc"]
+            m["oracle_gap_within_snapshot"] = (
+                m["oracle_roc_auc_within_snapshot"] - m["roc_auc_within_snapshot"]
+            )
+            details["oracle_auc"] = m["oracle_roc_auc"]
+        headline: dict[str, float] = {
+            k: m[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows") if k in m
+        }
+        return Evaluation(headline, m, details)
+
+    def package(
+        self, prep: Prepared, cfg: ModelConfig, fitted: BinaryFit, ev: Evaluation, tmp: Path
+    ) -> Package:
+        from training.plots import binary_plots
+        from training.pyfunc import BinaryModel, Bundle, save_bundle
+
+        sp, te = prep.split, prep.split.test
+        y = self.split_target(prep.df, cfg)
+        importance = dict(
+            zip(prep.feats, fitted.booster.feature_importance("gain").tolist(), strict=True)
+        )
+        files: dict[Path, str] = {
+            p: "plots"
+            for p in binary_plots(y[te], self.predict(prep, fitted, te), importance, tmp / "plots")
+        }
+        (tmp / "importance.json").write_text(json.dumps(importance))
+        files[tmp / "importance.json"] = "eval"
+        # every column of the test rows (not only this model's inputs), so that any model of
+        # the same FeatureService can be scored on it at promotion time
+        test = prep.df.loc[te, [c for c in prep.df.columns if c != cfg.label]].copy()
+        test[LABEL] = y[te]
+        bundle = save_bundle(
+            tmp / "bundle",
+            fitted.booster,
+            prep.pre,
+            fitted.calibrator,
+            fitted.threshold,
+            cfg.reason_codes,
+            {"model": cfg.model_name, "feature_service": cfg.feature_service, "label": cfg.label},
+        )
+        example = prep.df.loc[sp.train, prep.feats].head(5)
+        return Package(
+            python_model=BinaryModel(),
+            artifacts={"bundle": str(bundle)},
+            example=example,
+            example_output=Bundle(bundle).score(example),
+            test_set=test,
+            predict=lambda X: Bundle(bundle).score(X, with_reasons=False)["probability"].to_numpy(),
+            files=files,
+            tags={"test_roc_auc": f"{ev.headline['roc_auc']:.4f}"},
+        )
+
+    def gate_metrics(
+        self, model: Any, test: pd.DataFrame, tags: dict[str, str]
+    ) -> dict[str, float]:
+        from training.registry import model_inputs
+
+        y = test[LABEL].to_numpy(dtype=float)
+        p = np.asarray(model.predict(model_inputs(model, test))["probability"], dtype=float)
+        return binary_metrics(y, p)
+
+    def render(self, ev: Evaluation) -> list[str]:
+        m = ev.logged
+        lines = [
+            f"  test: ROC-AUC {m['roc_auc']:.4f} (within snapshot {m['roc_auc_within_snapshot']:.4f})"
+            f"  PR-AUC {m['pr_auc']:.4f}  lift@10% {m['lift_top_decile']:.2f}  "
+            f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}  rows {int(m['rows']):,}",
+            f"  decision threshold {m['threshold']:.3f} (max expected value on validation)",
+        ]
+        if "oracle_roc_auc" in m:
+            lines.append(
+                f"  oracle ROC-AUC (true probabilities, same rows) {m['oracle_roc_auc']:.4f} "
+                f"(within snapshot {m['oracle_roc_auc_within_snapshot']:.4f}); gap "
+                f"{m['oracle_gap']:+.4f} (within snapshot {m['oracle_gap_within_snapshot']:+.4f})"
+            )
+        return lines
