@@ -9,6 +9,9 @@ monthly snapshot ``s`` a customer leaves during the coming month with hazard
 
 where ``shock`` is the last bill over the mean of the three before it, ``gap`` the competitor's
 price advantage, ``ps`` the customer's price sensitivity, and every driver is known at ``s``.
+The latent drivers leave behavioural traces, as they do at a real utility: price-sensitive
+customers look up rates online (web inquiries, more when the competitor is cheaper), unhappy
+ones complain more, and 12 % answer a satisfaction survey each month.
 The true probability of leaving within 90 days, holding the drivers, is ``1-(1-h)^3``; the
 observed label is whether the account closed within 90 days. A churned customer's meter stops.
 """
@@ -182,10 +185,14 @@ def simulate_billing(
             ("call", "complaint"): 0.012
             + 0.35 * np.clip(shock - 1.25, 0, 3)
             + 0.15 * (outage_min[:, m] > 240)
-            + 0.05 * (balance > 0),
+            + 0.05 * (balance > 0)
+            + 0.04 * np.clip(7 - sat, 0, None),
             ("web", "login"): 2.5 * eng**1.5,
             ("app", "login"): 1.5 * eng**2,
             ("email", "inquiry"): 0.04 + 0.1 * eng,
+            # price-sensitive customers compare rates online, more so when the competitor
+            # is cheaper: the behavioural trace of the latent price sensitivity
+            ("web", "inquiry"): 0.2 * ps * (1 + 8 * max(float(gap[m]), 0.0)),
         }
         for (ch, kind), lm in lam.items():
             cnt = np.where(active, rng.poisson(lm), 0)
@@ -196,7 +203,7 @@ def simulate_billing(
             contacts["day"].append(s + rng.integers(0, days_in, c.size))
             contacts["channel"].append(np.full(c.size, ch))
             contacts["kind"].append(np.full(c.size, kind))
-        respond = active & (rng.random(n) < 0.08)
+        respond = active & (rng.random(n) < 0.12)
         new_sat = np.clip(
             np.round(
                 pop.satisfaction0
