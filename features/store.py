@@ -55,8 +55,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
         "attributes",
     ),
     "propensity_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
-    "disaggregation_v1": ("windows",),
-    "dr_response_v1": ("usage", "peer", "programs", "engagement"),
+    "disaggregation_v1": ("windows", "appliances"),
+    "dr_response_v1": ("usage", "peer", "programs", "engagement", "dr_performance"),
 }
 MODEL_SERVICE = {
     "churn": "churn_v1",

@@ -180,3 +180,56 @@ WINDOWS = GroupSpec(
 GROUPS: dict[str, GroupSpec] = {
     g.name: g for g in (USAGE, LOAD_SHAPE, PEER, RATE, BILLING, ENGAGEMENT, PROGRAMS_GROUP, WINDOWS)
 }
+
+DR_PERFORMANCE = GroupSpec(
+    "dr_performance",
+    "customer_id",
+    "Past measured DR performance, written by `wattwise dr settle` (features/dr/settle.py).",
+    45,
+    (
+        ("drp_events_settled", "called events settled so far"),
+        ("drp_mean_reduction_kw", "mean measured reduction (baseline - metered), kW"),
+        ("drp_last_reduction_kw", "measured reduction of the last settled event, kW"),
+        ("drp_std_reduction_kw", "standard deviation of the measured reductions, kW"),
+        ("drp_mean_reduction_share", "mean reduction / baseline energy"),
+        ("drp_mean_baseline_kw", "mean baseline in event hours, kW"),
+        ("drp_days_since_last_event", "days since the last settled event ended"),
+    ),
+    ("event_participants", "events", "interval_reads"),
+)
+
+APPLIANCES_GROUP = GroupSpec(
+    "appliances",
+    "customer_id",
+    "Monthly appliance breakdown and detected appliances from the registered disaggregation "
+    "model, written by `wattwise disaggregate --export-features` (training/disaggregation).",
+    45,
+    (
+        ("has_ev", "an EV was detected in this or an earlier month"),
+        ("has_pool", "a pool pump was detected in this or an earlier month"),
+        ("has_ac", "cooling load was detected in this or an earlier month"),
+        ("appl_total_kwh", "metered kWh of the month"),
+        *(
+            (f"appl_share_{a}", f"predicted share of the month's kWh used by {a}")
+            for a in (
+                "hvac",
+                "water_heater",
+                "ev",
+                "pool_pump",
+                "refrigerator",
+                "laundry",
+                "dishwasher",
+                "lighting",
+                "other",
+            )
+        ),
+    ),
+    ("interval_reads", "meters", "customers", "weather"),
+)
+
+# Groups written outside `features build` (settlement, disaggregation export): Feast picks
+# up their files like any other; the pipeline neither builds nor checks them.
+EXTERNAL_GROUPS: dict[str, GroupSpec] = {
+    DR_PERFORMANCE.name: DR_PERFORMANCE,
+    APPLIANCES_GROUP.name: APPLIANCES_GROUP,
+}
