@@ -1,0 +1,152 @@
+"""The serving config (``configs/serving.yaml``): models, limits, auth, prediction log.
+
+Loaded once with :func:`load_serving_config` and passed down. The file in use is
+``$WW_SERVING_CONFIG`` (else ``configs/serving.yaml``); ``WW_SERVING_A__B=value`` overrides a
+key (``WW_SERVING_AUTH__ENABLED=true``). The prefix is not ``WATTWISE_``: those variables are
+settings overrides, and the settings model rejects keys it does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from wattwise.config import deep_merge, env_overrides, read_yaml, validate
+from wattwise.errors import ConfigError
+from wattwise.paths import configs_dir
+
+ENV_FILE = "WW_SERVING_CONFIG"
+ENV_PREFIX = "WW_SERVING"
+KINDS = ("churn", "propensity", "disaggregation", "dr_response")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Strict):
+    """One served model: its registered name and whether readiness waits for it."""
+
+    registered_name: str
+    alias: str = "champion"
+    required: bool = True
+
+
+class ApiKey(_Strict):
+    """An API key, stored as the SHA-256 (hex) of the key; the key itself is never stored."""
+
+    name: str = Field(min_length=1)
+    sha256: str
+    admin: bool = False
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not HEX64.match(v):
+            raise ValueError("must be the 64-hex-digit SHA-256 of the key (wattwise serve key)")
+        return v
+
+
+class AuthConfig(_Strict):
+    """``Authorization: Bearer <key>`` on every endpoint but the public ones."""
+
+    enabled: bool = True
+    keys: list[ApiKey] = []
+    public_paths: list[str] = [
+        "/healthz",
+        "/livez",
+        "/readyz",
+        "/",
+        "/docs.json",
+        "/schema.json",
+        "/static_content/",
+    ]
+
+
+class PredLogConfig(_Strict):
+    """The prediction log: where, and the key of the customer-id hash."""
+
+    enabled: bool = True
+    root: Path | None = None  # default <data_dir>/predlog
+    key: SecretStr | None = None  # local demo only; production reads key_env
+    key_env: str = "WW_PREDLOG_KEY"
+
+    def resolve_key(self) -> bytes:
+        """The HMAC key: ``$key_env`` first, then the file's key (refused in production)."""
+        env = os.environ.get(self.key_env)
+        if env:
+            return env.encode()
+        if self.key is not None:
+            return self.key.get_secret_value().encode()
+        raise ConfigError(
+            f"prediction log key missing: set ${self.key_env} (at least 16 characters)"
+        )
+
+
+class ServingConfig(_Strict):
+    """Everything the scoring service needs besides the project settings."""
+
+    profile: Literal["local", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    dataset: str = "synthetic"  # dataset under settings.data_dir with the Feast online store
+    models: dict[str, ModelEntry] = {
+        "churn": ModelEntry(registered_name="churn"),
+        "propensity": ModelEntry(registered_name="propensity"),
+        "disaggregation": ModelEntry(registered_name="disaggregation", required=False),
+        "dr_response": ModelEntry(registered_name="dr_response", required=False),
+    }
+    model_source: Literal["registry", "bento"] = "registry"
+    reload_interval_s: float = Field(30.0, gt=0)
+    max_batch: int = Field(1000, ge=1, le=1_000_000)
+    inline_batch: int = Field(32, ge=0)  # batches up to this size are scored on the event loop
+    churn_threshold: float | None = Field(None, gt=0, lt=1)  # None: the model's own
+    dr_target_max_candidates: int = Field(100_000, ge=1)
+    auth: AuthConfig = AuthConfig()
+    predlog: PredLogConfig = PredLogConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
+        unknown = sorted(set(v) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown model kinds {unknown}; known: {list(KINDS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _production_is_locked(self) -> ServingConfig:
+        if self.profile == "production":
+            if not self.auth.enabled:
+                raise ValueError("auth.enabled must be true in the production profile")
+            if self.predlog.key is not None:
+                raise ValueError(
+                    "predlog.key must not be in a production config: set the key_env variable"
+                )
+        return self
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex of an API key (keys are long random tokens, so no slow hash is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def config_file() -> Path:
+    """The serving YAML in use (``$WW_SERVING_CONFIG`` or ``configs/serving.yaml``)."""
+    env = os.environ.get(ENV_FILE)
+    return Path(env).expanduser().resolve() if env else configs_dir() / "serving.yaml"
+
+
+def load_serving_config(path: Path | None = None) -> ServingConfig:
+    """Validate the serving config once: file, then ``WW_SERVING_*`` environment overrides."""
+    p = path or config_file()
+    data = read_yaml(p)
+    over = env_overrides(ENV_PREFIX)
+    over.pop("config", None)  # WW_SERVING_CONFIG names the file, it is not a key
+    return validate(ServingConfig, deep_merge(data, over), str(p))

@@ -1,0 +1,701 @@
+"""The scoring service's logic, apart from BentoML: models, lookups, scoring, logging.
+
+:class:`ScoringCore` is built once per worker from the validated configs. Each endpoint
+method takes already-parsed request fields, returns a response model and raises
+:class:`serving.models.RequestError` for anything the caller must fix; the BentoML service
+only wires HTTP to these methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from serving import schemas
+from serving.config import ServingConfig
+from serving.models import (
+    ModelSlot,
+    RequestError,
+    appliance_breakdown,
+    expected_reduction,
+    load_churn,
+    load_propensity,
+    load_pyfunc,
+)
+from serving.predlog import PredictionLog, PredictionRecord, default_root
+
+if TYPE_CHECKING:
+    from serving.lookup import Customers, Events, OnlineFeatures
+    from serving.metrics import ServingMetrics
+    from wattwise.settings import Settings
+
+log = logging.getLogger(__name__)
+UNKNOWN = "unknown customer_id"
+NO_FEATURES = "no online features for this customer (not materialized)"
+NO_CONSENT = "no marketing consent"
+CONSENT_UNKNOWN = "marketing consent not recorded"
+
+
+def _num(v: Any) -> float | None:
+    f = float(v)
+    return f if np.isfinite(f) else None
+
+
+class ScoringCore:
+    """Everything a worker serves with; swaps models atomically on alias moves."""
+
+    def __init__(
+        self, settings: Settings, cfg: ServingConfig, metrics: ServingMetrics | None = None
+    ) -> None:
+        self.settings = settings
+        self.cfg = cfg
+        self.metrics = metrics
+        self.dataset_dir = settings.data_dir / cfg.dataset
+        self.online: OnlineFeatures | None = None
+        self.customers: Customers | None = None
+        self.events: Events | None = None
+        self.lookup_error: str | None = None
+        self.predlog: PredictionLog | None = None
+        if cfg.predlog.enabled:
+            root = settings.path(cfg.predlog.root) if cfg.predlog.root else None
+            self.predlog = PredictionLog(
+                root or default_root(settings.data_dir), cfg.predlog.resolve_key()
+            )
+        loaders = {
+            "churn": lambda uri: load_churn(uri, cfg.churn_threshold),
+            "propensity": load_propensity,
+            "disaggregation": load_pyfunc,
+            "dr_response": load_pyfunc,
+        }
+        self.slots = {
+            kind: ModelSlot(kind, e.registered_name, e.alias, e.required, loaders[kind])
+            for kind, e in cfg.models.items()
+        }
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+
+    # ---- start-up, reload, readiness -------------------------------------------------------
+
+    def start(self, background: bool = True) -> None:
+        """Open the lookups and load every model that has the alias; start the reload loop."""
+        self._open_lookups()
+        self.reload()
+        self.warm()
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="model-reload", daemon=True)
+            self._thread.start()
+
+    def warm(self) -> None:
+        """Score one known customer per model so the first request pays no lazy set-up."""
+        if self.customers is None or not len(self.customers):
+            return
+        ids = [str(c) for c in self.customers.index[:20]]
+        calls: dict[str, Any] = {
+            "churn": lambda: self.churn(ids, None),
+            "propensity": lambda: self.propensity(ids, None, None),
+        }
+        for kind, call in calls.items():
+            slot = self.slots.get(kind)
+            if slot is None or slot.current is None:
+                continue
+            # warm-up scores are not predictions: neither logged nor counted
+            saved, self.predlog = self.predlog, None
+            metrics, self.metrics = self.metrics, None
+            try:
+                call()
+            except Exception:
+                log.exception("warm-up of %s failed", kind)
+            finally:
+                self.predlog, self.metrics = saved, metrics
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.predlog is not None:
+            self.predlog.close()
+
+    def _open_lookups(self) -> None:
+        from serving.lookup import Customers, Events, OnlineFeatures
+
+        try:
+            self.online = OnlineFeatures(self.dataset_dir)
+            self.customers = Customers(self.dataset_dir)
+            self.events = Events(self.dataset_dir)
+            self.lookup_error = None
+        except Exception as exc:  # reported by /readyz, retried by the reload loop
+            self.lookup_error = str(exc)
+            log.error("lookups not ready: %s", exc)
+
+    def _resolve(self, name: str, alias: str) -> tuple[str, str] | None:
+        """(version, URI to load) of ``name@alias``, or None when the alias does not exist."""
+        if self.cfg.model_source == "bento":
+            return self._resolve_bento(name)
+        from training.registry import alias_version
+        from training.tracking import setup
+
+        if self._client is None:
+            self._client = setup(self.settings)
+        version = alias_version(self._client, name, alias)
+        return None if version is None else (version, f"models:/{name}/{version}")
+
+    def _resolve_bento(self, name: str) -> tuple[str, str] | None:
+        """The copy built into the Bento (``wattwise-<name>``), with its registry version."""
+        import bentoml
+
+        try:
+            m = bentoml.models.get(bento_model_name(name))
+        except Exception:
+            return None
+        return str(m.info.labels.get("version", m.tag.version)), f"bento:{m.tag}"
+
+    def reload(self) -> dict[str, dict[str, str | None]]:
+        """Check every alias now; load what moved. Returns ``{kind: {from, to}}``."""
+        if self.online is None:
+            self._open_lookups()
+        else:
+            assert self.customers is not None and self.events is not None
+            self.customers.refresh()
+            self.events.refresh()
+        moves: dict[str, dict[str, str | None]] = {}
+        for kind, slot in self.slots.items():
+            old, new = slot.refresh(self._resolve)
+            moves[kind] = {"from": old, "to": new}
+            if self.metrics is not None:
+                if old != new:
+                    self.metrics.reloads.labels(kind=kind, outcome="loaded").inc()
+                elif slot.error and slot.current is not None:
+                    self.metrics.reloads.labels(kind=kind, outcome="failed").inc()
+                ver = slot.current.version if slot.current else "0"
+                self.metrics.model_version.labels(
+                    kind=kind, registered_name=slot.registered_name
+                ).set(float(ver) if ver.isdigit() else 1.0)
+        return moves
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.cfg.reload_interval_s):
+            try:
+                self.reload()
+            except Exception:  # never let the loop die
+                log.exception("reload check failed")
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the online store is open and every required model is loaded."""
+        models = {k: s.status() for k, s in self.slots.items()}
+        store_ok = self.online is not None and self.customers is not None
+        ready = store_ok and all(s["loaded"] or not s["required"] for s in models.values())
+        return ready, {
+            "ready": ready,
+            "online_store": {
+                "loaded": store_ok,
+                "dataset": str(self.dataset_dir),
+                "customers": len(self.customers) if self.customers is not None else 0,
+                "error": self.lookup_error,
+            },
+            "models": models,
+        }
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _lookups(self) -> tuple[OnlineFeatures, Customers]:
+        if self.online is None or self.customers is None:
+            raise RequestError(503, "", f"online store not loaded: {self.lookup_error}")
+        return self.online, self.customers
+
+    def _check_size(self, field: str, n: int) -> None:
+        if n == 0:
+            raise RequestError(422, field, "must not be empty")
+        if n > self.cfg.max_batch:
+            raise RequestError(
+                413, field, f"{n} items is over the limit of {self.cfg.max_batch} per request"
+            )
+
+    def threads(self, n: int) -> int:
+        return 1 if n <= max(self.cfg.inline_batch, 64) else 2
+
+    def _log(self, records: list[PredictionRecord]) -> None:
+        if self.predlog is not None and records:
+            self.predlog.append(records)
+
+    def _count(self, endpoint: str, outcome: str, n: int) -> None:
+        if self.metrics is not None and n:
+            self.metrics.items.labels(endpoint=endpoint, outcome=outcome).inc(n)
+
+    def _features_for(
+        self,
+        kind: str,
+        model_features: Sequence[str],
+        kinds: dict[str, str],
+        customer_ids: Sequence[str] | None,
+        customers: Sequence[schemas.CustomerFeatures] | None,
+    ) -> tuple[list[str], dict[str, list[Any]], list[str | None], np.ndarray]:
+        """Ids, feature columns, per-item error (None: ok) and customer-table positions.
+
+        Ids: features from the online store. Items with features: validated against the
+        model's features (all of them, none other, numbers where the model wants numbers).
+        """
+        online, known = self._lookups()
+        if (customer_ids is None) == (customers is None):
+            raise RequestError(422, "customer_ids", "give exactly one of customer_ids or customers")
+        if customer_ids is not None:
+            self._check_size("customer_ids", len(customer_ids))
+            ids = list(customer_ids)
+            pos = known.positions(ids)
+            errors: list[str | None] = [None if p >= 0 else UNKNOWN for p in pos]
+            ok = [i for i, e in enumerate(errors) if e is None]
+            cols: dict[str, list[Any]] = {f: [None] * len(ids) for f in model_features}
+            if ok:
+                got = online.get(kind, [ids[i] for i in ok])
+                for f in model_features:
+                    src = got.get(f)
+                    if src is None:
+                        continue
+                    col = cols[f]
+                    for j, i in enumerate(ok):
+                        col[i] = src[j]
+                empty = [
+                    i
+                    for j, i in enumerate(ok)
+                    if all(got[f][j] is None for f in model_features if f in got)
+                ]
+                for i in empty:
+                    errors[i] = NO_FEATURES
+            return ids, cols, errors, pos
+        assert customers is not None
+        self._check_size("customers", len(customers))
+        want = set(model_features)
+        for i, c in enumerate(customers):
+            extra = sorted(set(c.features) - want)
+            if extra:
+                raise RequestError(
+                    422,
+                    f"customers[{i}].features.{extra[0]}",
+                    f"not a feature of the {kind} model (unknown: {extra[:5]})",
+                )
+            missing = [f for f in model_features if f not in c.features]
+            if missing:
+                raise RequestError(
+                    422,
+                    f"customers[{i}].features",
+                    f"missing {len(missing)} feature(s) of the {kind} model: {missing[:5]}"
+                    + (" ..." if len(missing) > 5 else "")
+                    + " (send null for an unknown value)",
+                )
+            for f, v in c.features.items():
+                if kinds.get(f) == "numeric" and isinstance(v, str):
+                    raise RequestError(
+                        422, f"customers[{i}].features.{f}", f"must be a number, got {v!r}"
+                    )
+        ids = [c.customer_id for c in customers]
+        cols = {f: [c.features[f] for c in customers] for f in model_features}
+        return ids, cols, [None] * len(ids), known.positions(ids)
+
+    # ---- endpoints -------------------------------------------------------------------------
+
+    def churn(
+        self,
+        customer_ids: Sequence[str] | None,
+        customers: Sequence[schemas.CustomerFeatures] | None,
+        reasons: bool = True,
+    ) -> schemas.ChurnResponse:
+        t0 = time.perf_counter()
+        loaded = self.slots_get("churn")
+        sc = loaded.scorer
+        kinds = {f: sc.fast.kind(f) for f in sc.features}
+        ids, cols, errors, _ = self._features_for(
+            "churn", sc.features, kinds, customer_ids, customers
+        )
+        ok = [i for i, e in enumerate(errors) if e is None]
+        rid = uuid.uuid4().hex
+        results = [
+            schemas.ChurnResult(customer_id=c, error=e) for c, e in zip(ids, errors, strict=True)
+        ]
+        if ok:
+            sub = {f: [cols[f][i] for i in ok] for f in sc.features}
+            out = sc.score(sub, len(ok), threads=self.threads(len(ok)), reasons=reasons)
+            now = datetime.now(UTC)
+            records = []
+            for j, i in enumerate(ok):
+                p = float(out["probability"][j])
+                r = results[i]
+                r.probability, r.decision, r.reasons = (
+                    p,
+                    bool(out["decision"][j]),
+                    out["reasons"][j],
+                )
+                records.append(
+                    PredictionRecord(
+                        rid,
+                        now,
+                        loaded.registered_name,
+                        loaded.version,
+                        ids[i],
+                        p,
+                        {f: sub[f][j] for f in sc.features},
+                    )
+                )
+            self._log(records)
+            if self.metrics is not None:
+                self.metrics.observe_probabilities("churn", "probability", out["probability"])
+        self._count("churn", "scored", len(ok))
+        self._count("churn", "unknown_customer", sum(e == UNKNOWN for e in errors))
+        self._count("churn", "no_features", sum(e == NO_FEATURES for e in errors))
+        self._observe("churn", t0)
+        return schemas.ChurnResponse(
+            request_id=rid,
+            model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
+            threshold=sc.threshold,
+            results=results,
+        )
+
+    def propensity(
+        self,
+        customer_ids: Sequence[str] | None,
+        customers: Sequence[schemas.CustomerFeatures] | None,
+        programs: Sequence[str] | None,
+    ) -> schemas.PropensityResponse:
+        t0 = time.perf_counter()
+        loaded = self.slots_get("propensity")
+        sc = loaded.scorer
+        progs = list(programs) if programs else sc.programs
+        for i, p in enumerate(progs):
+            if p not in sc.programs:
+                raise RequestError(
+                    422, f"programs[{i}]", f"unknown program {p!r}; known: {sc.programs}"
+                )
+        kinds = {f: sc.fast.kind(f) for f in sc.features}
+        ids, cols, errors, _ = self._features_for(
+            "propensity", sc.features, kinds, customer_ids, customers
+        )
+        table = self._lookups()[1].table  # one consistent read: positions and consent
+        pos = table.positions(ids)
+        reasons: list[str | None] = [None] * len(ids)
+        for i, p in enumerate(pos):
+            if errors[i] is not None:
+                continue
+            if p >= 0:
+                if not table.consent_known[p]:
+                    reasons[i] = CONSENT_UNKNOWN
+                elif not table.consent[p]:
+                    reasons[i] = NO_CONSENT
+            else:  # caller-supplied features for a customer outside the table
+                given = customers[i].consent_marketing if customers is not None else None
+                reasons[i] = None if given else (NO_CONSENT if given is False else CONSENT_UNKNOWN)
+        ok = [i for i in range(len(ids)) if errors[i] is None and reasons[i] is None]
+        rid = uuid.uuid4().hex
+        results = [
+            schemas.PropensityResult(customer_id=c, error=e, reason=r)
+            for c, e, r in zip(ids, errors, reasons, strict=True)
+        ]
+        if ok:
+            sub = {f: [cols[f][i] for i in ok] for f in sc.features}
+            out = sc.score(sub, len(ok), progs, threads=self.threads(len(ok)))
+            now = datetime.now(UTC)
+            records = []
+            for j, i in enumerate(ok):
+                feats = {f: sub[f][j] for f in sc.features}
+                scores = {}
+                for p in progs:
+                    o = out[p]
+                    scores[p] = schemas.ProgramScore(
+                        p_no_offer=float(o["p_no_offer"][j]),
+                        p_offer=float(o["p_offer"][j]),
+                        uplift=float(o["uplift"][j]),
+                    )
+                    records.append(
+                        PredictionRecord(
+                            rid,
+                            now,
+                            loaded.registered_name,
+                            loaded.version,
+                            ids[i],
+                            float(o["p_offer"][j]),
+                            {**feats, "program": p, "uplift": float(o["uplift"][j])},
+                        )
+                    )
+                results[i].scores = scores
+            self._log(records)
+            if self.metrics is not None:
+                for p in progs:
+                    self.metrics.observe_probabilities(
+                        "propensity", f"{p}_p_offer", out[p]["p_offer"]
+                    )
+                    self.metrics.observe_values("propensity", f"{p}_uplift", out[p]["uplift"])
+        self._count("propensity", "scored", len(ok))
+        self._count("propensity", "no_consent", sum(r is not None for r in reasons))
+        self._count("propensity", "unknown_customer", sum(e == UNKNOWN for e in errors))
+        self._observe("propensity", t0)
+        return schemas.PropensityResponse(
+            request_id=rid,
+            model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
+            results=results,
+        )
+
+    def breakdown(
+        self,
+        customer_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        readings: Sequence[schemas.Reading] | None,
+    ) -> schemas.BreakdownResponse:
+        """kWh and share per appliance of a customer's period, or of raw readings."""
+        from serving.lookup import customer_readings
+
+        t0 = time.perf_counter()
+        loaded = self.slots_get("disaggregation")
+        if readings is not None:
+            self._check_size("readings", len(readings))
+            frame = pd.DataFrame(
+                {
+                    "ts": pd.to_datetime([r.ts for r in readings], utc=True),
+                    "kwh": [r.kwh for r in readings],
+                }
+            )
+            if customer_id is not None:
+                frame.insert(0, "customer_id", customer_id)
+        else:
+            if customer_id is None or start is None or end is None:
+                raise RequestError(
+                    422, "customer_id", "give customer_id, start and end, or readings"
+                )
+            if end <= start:
+                raise RequestError(422, "end", "must be after start")
+            _, known = self._lookups()
+            if known.positions([customer_id])[0] < 0:
+                raise RequestError(404, "customer_id", f"{UNKNOWN} {customer_id!r}")
+            frame = customer_readings(self.dataset_dir, customer_id, start, end)
+            if frame.empty:
+                raise RequestError(
+                    404, "start", f"no electric readings for {customer_id!r} in [{start}, {end})"
+                )
+            frame.insert(0, "customer_id", customer_id)
+        kwh = appliance_breakdown(loaded.scorer.predict(frame))
+        total = float(sum(v for v in kwh.values() if np.isfinite(v)))
+        rows = [
+            schemas.ApplianceShare(appliance=a, kwh=v, share=(v / total if total > 0 else 0.0))
+            for a, v in sorted(kwh.items(), key=lambda kv: -kv[1])
+        ]
+        rid = uuid.uuid4().hex
+        logged: dict[str, float | str | None] = {"appliance_" + r.appliance: r.kwh for r in rows}
+        logged["n_readings"] = float(len(frame))
+        self._log(
+            [
+                PredictionRecord(
+                    rid,
+                    datetime.now(UTC),
+                    loaded.registered_name,
+                    loaded.version,
+                    customer_id or "",
+                    total,
+                    logged,
+                )
+            ]
+        )
+        self._observe("disaggregation", t0)
+        return schemas.BreakdownResponse(
+            request_id=rid,
+            model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
+            customer_id=customer_id,
+            start=start,
+            end=end,
+            total_kwh=total,
+            appliances=rows,
+        )
+
+    def _event(self, event_id: str | None, event: schemas.EventSpec | None) -> dict[str, Any]:
+        self._lookups()
+        if (event_id is None) == (event is None):
+            raise RequestError(422, "event_id", "give exactly one of event_id or event")
+        if event is not None:
+            if event.end <= event.start:
+                raise RequestError(422, "event.end", "must be after event.start")
+            return {"event_id": None, **event.model_dump()}
+        assert self.events is not None
+        got = self.events.get(str(event_id))
+        if got is None:
+            raise RequestError(404, "event_id", f"unknown event_id {event_id!r}")
+        return got
+
+    def _dr_scores(
+        self, loaded: Any, ev: dict[str, Any], ids: list[str]
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Expected kW reduction per id (NaN where an item failed) and per-item errors."""
+        online, known = self._lookups()
+        pos = known.positions(ids)
+        errors: list[str | None] = [None if p >= 0 else UNKNOWN for p in pos]
+        ok = [i for i, e in enumerate(errors) if e is None]
+        kw = np.full(len(ids), np.nan)
+        if ok:
+            frame = pd.DataFrame(online.get("dr_response", [ids[i] for i in ok]))
+            for k, v in event_columns(ev).items():
+                frame[k] = v
+            empty = [c for c in frame.columns if frame[c].isna().all()]
+            frame[empty] = frame[empty].astype("float64")  # all-missing: numeric, not object
+            kw[ok] = expected_reduction(loaded.scorer.predict(frame))
+        return kw, errors
+
+    def dr_predict(
+        self, event_id: str | None, event: schemas.EventSpec | None, customer_ids: Sequence[str]
+    ) -> schemas.DrPredictResponse:
+        t0 = time.perf_counter()
+        loaded = self.slots_get("dr_response")
+        self._check_size("customer_ids", len(customer_ids))
+        ev = self._event(event_id, event)
+        ids = list(customer_ids)
+        kw, errors = self._dr_scores(loaded, ev, ids)
+        rid = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        self._log(
+            [
+                PredictionRecord(
+                    rid,
+                    now,
+                    loaded.registered_name,
+                    loaded.version,
+                    ids[i],
+                    float(kw[i]),
+                    {k: _feature(v) for k, v in event_columns(ev).items()},
+                )
+                for i in range(len(ids))
+                if errors[i] is None
+            ]
+        )
+        if self.metrics is not None:
+            self.metrics.observe_values("dr_response", "expected_kw_reduction", kw)
+        self._observe("dr_predict", t0)
+        return schemas.DrPredictResponse(
+            request_id=rid,
+            model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
+            event_id=ev.get("event_id"),
+            results=[
+                schemas.DrResult(
+                    customer_id=c, expected_kw_reduction=_num(k) if e is None else None, error=e
+                )
+                for c, k, e in zip(ids, kw, errors, strict=True)
+            ],
+        )
+
+    def dr_target(
+        self,
+        event_id: str | None,
+        event: schemas.EventSpec | None,
+        target_kw: float,
+        customer_ids: Sequence[str] | None,
+    ) -> schemas.DrTargetResponse:
+        """Rank candidates by expected reduction; take them until the target is reached."""
+        t0 = time.perf_counter()
+        loaded = self.slots_get("dr_response")
+        ev = self._event(event_id, event)
+        _, known = self._lookups()
+        if customer_ids is not None:
+            if len(customer_ids) == 0:
+                raise RequestError(422, "customer_ids", "must not be empty (omit it for all)")
+            ids = list(dict.fromkeys(customer_ids))
+        else:
+            table = known.table
+            mask = np.ones(len(table.index), dtype=bool)
+            if ev.get("region"):
+                mask = table.region == ev["region"]
+            ids = [str(c) for c in table.index[mask]]
+        if len(ids) > self.cfg.dr_target_max_candidates:
+            raise RequestError(
+                413,
+                "customer_ids",
+                f"{len(ids)} candidates is over the limit of {self.cfg.dr_target_max_candidates}",
+            )
+        kw, _ = self._dr_scores(loaded, ev, ids)
+        order = np.argsort(-np.nan_to_num(kw, nan=-np.inf), kind="stable")
+        order = order[np.isfinite(kw[order]) & (kw[order] > 0)]
+        cum = np.cumsum(kw[order])
+        take = int(np.searchsorted(cum, target_kw) + 1) if len(cum) else 0
+        take = min(take, len(order))
+        rows = [
+            schemas.DrTargetRow(
+                rank=r + 1,
+                customer_id=ids[i],
+                expected_kw_reduction=float(kw[i]),
+                cumulative_kw=float(cum[r]),
+            )
+            for r, i in enumerate(order[:take])
+        ]
+        selected = float(cum[take - 1]) if take else 0.0
+        self._observe("dr_target", t0)
+        return schemas.DrTargetResponse(
+            request_id=uuid.uuid4().hex,
+            model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
+            event_id=ev.get("event_id"),
+            target_kw=target_kw,
+            reached=selected >= target_kw,
+            selected_kw=selected,
+            candidates=len(ids),
+            customers=rows,
+        )
+
+    def slots_get(self, kind: str) -> Any:
+        slot = self.slots.get(kind)
+        if slot is None:
+            raise RequestError(503, "", f"model {kind} is not configured in this service")
+        return slot.get()
+
+    def _observe(self, endpoint: str, t0: float) -> None:
+        if self.metrics is not None:
+            self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - t0)
+
+
+def _feature(v: Any) -> float | str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, datetime | pd.Timestamp):
+        return pd.Timestamp(v).isoformat()
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def event_columns(ev: dict[str, Any]) -> dict[str, Any]:
+    """The event as model columns: ``event_*`` (raw fields plus duration, notice, hour) and
+    the ``ctx_*`` names the DR training set uses for the same quantities.
+
+    A DR-response pyfunc declares which columns it reads in its signature; the rest are
+    dropped before it is called. Context that needs other data (the weather over the event
+    hours, ``ctx_temp_*``) is not computed here; a model that needs it gets a 422 naming it.
+    """
+    start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
+    notified = ev.get("notified_at")
+    cols: dict[str, Any] = {
+        "event_kind": ev.get("kind"),
+        "event_region": ev.get("region"),
+        "event_start": start,
+        "event_end": end,
+        "event_duration_h": (end - start).total_seconds() / 3600,
+        "event_start_hour_utc": start.hour + start.minute / 60,
+        "event_month": start.month,
+        "event_dow": start.dayofweek,
+        "event_notice_h": (
+            (start - pd.Timestamp(notified)).total_seconds() / 3600
+            if notified is not None
+            else None
+        ),
+        "event_incentive_per_kwh": ev.get("incentive_per_kwh"),
+        "event_price_per_kwh": ev.get("price_per_kwh"),
+    }
+    # the same quantities under the names training.dr.data.event_context gives them
+    cols["ctx_hours"] = cols["event_duration_h"]
+    cols["ctx_start_hour_utc"] = float(start.hour)
+    cols["ctx_notice_hours"] = cols["event_notice_h"]
+    cols["ctx_incentive_per_kwh"] = cols["event_incentive_per_kwh"]
+    cols["ctx_month"] = float(start.month)
+    return cols
+
+
+def bento_model_name(registered_name: str) -> str:
+    """Name of a registered model in the BentoML model store (``wattwise-churn``)."""
+    return f"wattwise-{registered_name}".replace("_", "-")

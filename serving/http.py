@@ -1,0 +1,169 @@
+"""HTTP concerns around the endpoints: API keys, /readyz, and one-line error messages.
+
+A plain ASGI middleware (no per-request Starlette objects: it sits on the hot path):
+
+- ``Authorization: Bearer <key>``: the SHA-256 of the key must match a configured key;
+  ``/admin/*`` needs an admin key. Public paths (health, OpenAPI page) need none.
+- ``/readyz`` answers JSON: which models and lookups are loaded (BentoML's own answers an
+  empty body).
+- A 400 from request validation gets an ``error`` that names the field
+  (``customer_ids[2]: Input should be a valid string``) instead of a count of errors.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from serving.config import AuthConfig, hash_key
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def loc_to_field(loc: list[Any] | tuple[Any, ...]) -> str:
+    """``["customers", 0, "customer_id"]`` → ``customers[0].customer_id``."""
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "body"
+
+
+def validation_message(body: bytes) -> bytes | None:
+    """Rewrite BentoML's validation-error body so ``error`` names the field(s)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
+        return None
+    parts = []
+    for err in data["detail"]:
+        if isinstance(err, dict):
+            field = loc_to_field(err.get("loc") or [])
+            msg = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                field = "body"
+            parts.append(f"{field}: {msg}")
+    if not parts:
+        return None
+    data["error"] = "; ".join(parts)
+    return json.dumps(data).encode()
+
+
+async def _json(
+    send: Send, status: int, payload: dict[str, Any], headers: list[Any] | None = None
+) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServingMiddleware:
+    """Auth, JSON readiness and clear validation errors (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, holder: MutableMapping[str, Any]) -> None:
+        """``holder["core"]`` is the worker's ScoringCore once the service has started."""
+        self.app = app
+        self.holder = holder
+        self._auth: AuthConfig | None = None
+
+    def _configure(self, auth: AuthConfig) -> None:
+        self.enabled = auth.enabled
+        self.keys = {k.sha256: k for k in auth.keys}
+        self.public = [p for p in auth.public_paths if not p.endswith("/") or p == "/"]
+        self.public_prefixes = [p for p in auth.public_paths if p.endswith("/") and p != "/"]
+        self._auth = auth
+
+    def _is_public(self, path: str) -> bool:
+        return path in self.public or any(path.startswith(p) for p in self.public_prefixes)
+
+    def _check(self, scope: Scope, path: str) -> tuple[int, str] | None:
+        """None when allowed, else (status, message)."""
+        if not self.enabled or self._is_public(path):
+            return None
+        token = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                v = value.decode("latin-1")
+                if v[:7].lower() == "bearer ":
+                    token = v[7:].strip()
+                break
+        if not token:
+            return 401, "missing API key: send Authorization: Bearer <key>"
+        digest = hash_key(token)
+        key = None
+        for h, k in self.keys.items():
+            if hmac.compare_digest(h, digest):
+                key = k
+        if key is None:
+            return 401, "invalid API key"
+        if path.startswith("/admin/") and not key.admin:
+            return 403, f"{path} needs an admin key; key {key.name!r} is not one"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        core = self.holder.get("core")
+        if core is None:
+            await _json(send, 503, {"error": "the service is starting"})
+            return
+        if self._auth is not core.cfg.auth:
+            self._configure(core.cfg.auth)
+        denied = self._check(scope, path)
+        if denied is not None:
+            status, message = denied
+            hdrs = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            await _json(send, status, {"error": message}, hdrs)
+            return
+        if path == "/readyz":
+            ready, detail = core.readiness()
+            await _json(send, 200 if ready else 503, detail)
+            return
+        if scope.get("method") == "POST":
+            # JSON only: a body sent as a form (curl -d) would otherwise parse as no fields
+            headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+
+        held: dict[str, Any] = {}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                held["start"] = message
+                held["body"] = b""
+                return
+            if "start" in held and message["type"] == "http.response.body":
+                held["body"] += message.get("body", b"")
+                if message.get("more_body"):
+                    return
+                body = validation_message(held["body"]) or held["body"]
+                start = held.pop("start")
+                headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -1,0 +1,97 @@
+"""Prometheus metrics of the scoring service (beside BentoML's own request counters).
+
+Created inside the worker (BentoML sets ``PROMETHEUS_MULTIPROC_DIR`` after importing the
+service module), once per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+PROB_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+VALUE_BUCKETS = (-1.0, -0.5, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ServingMetrics:
+    latency: Any
+    items: Any
+    probability: Any
+    value: Any
+    model_version: Any
+    reloads: Any
+
+    def observe_probabilities(self, model: str, output: str, values: np.ndarray) -> None:
+        h = self.probability.labels(model=model, output=output)
+        for v in np.asarray(values, dtype=float):
+            if np.isfinite(v):
+                h.observe(float(v))
+
+    def observe_values(self, model: str, output: str, values: np.ndarray) -> None:
+        h = self.value.labels(model=model, output=output)
+        for v in np.asarray(values, dtype=float):
+            if np.isfinite(v):
+                h.observe(float(v))
+
+
+@lru_cache(maxsize=1)
+def serving_metrics() -> ServingMetrics:
+    """The process's metrics (created on first use, after the worker set up Prometheus)."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return ServingMetrics(
+        latency=Histogram(
+            "wattwise_request_seconds",
+            "Time spent in a scoring endpoint (features, model, prediction log)",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        items=Counter(
+            "wattwise_items",
+            "Items (customers) per endpoint by outcome",
+            ["endpoint", "outcome"],
+        ),
+        probability=Histogram(
+            "wattwise_prediction_probability",
+            "Distribution of predicted probabilities",
+            ["model", "output"],
+            buckets=PROB_BUCKETS,
+        ),
+        value=Histogram(
+            "wattwise_prediction_value",
+            "Distribution of predicted values (uplift, kW reduction)",
+            ["model", "output"],
+            buckets=VALUE_BUCKETS,
+        ),
+        model_version=Gauge(
+            "wattwise_model_version",
+            "Registered version loaded per model kind (0: not loaded)",
+            ["kind", "registered_name"],
+            multiprocess_mode="livemax",
+        ),
+        reloads=Counter(
+            "wattwise_model_reloads",
+            "Model loads after start, by outcome",
+            ["kind", "outcome"],
+        ),
+    )

@@ -1,0 +1,84 @@
+"""The service's fast scoring paths give exactly what the registered pyfunc gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.models import ChurnScorer, FastMatrix
+from training.estimators import Calibrator, FramePreprocessor
+from training.pyfunc import Bundle, save_bundle
+
+
+def mixed(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "kwh": rng.gamma(2, 5, n),
+            "days": rng.integers(0, 365, n),
+            "flag": rng.random(n) < 0.3,
+            "tariff": rng.choice(["flat", "tou", "ev"], n).astype(object),
+            "consent": rng.choice([True, False], n).astype(object),
+        }
+    )
+    df.loc[rng.random(n) < 0.1, "kwh"] = np.nan
+    df.loc[rng.random(n) < 0.1, "tariff"] = None
+    return df
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    X = mixed(3000, 1)
+    y = ((X.kwh.fillna(10) > 12) ^ (X.tariff == "tou")).to_numpy(dtype=float)
+    pre = FramePreprocessor().fit(X)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 8, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(pre.transform(X), y),
+        num_boost_round=25,
+    )
+    cal = Calibrator("isotonic").fit(booster.predict(pre.transform(X)), y)
+    path = save_bundle(tmp_path_factory.mktemp("bundle"), booster, pre, cal, 0.4, 2)
+    return Bundle(Path(path))
+
+
+def test_matrix_equals_frame_preprocessor_on_awkward_values() -> None:
+    train = mixed(500, 2)
+    pre = FramePreprocessor().fit(train)
+    new = mixed(200, 3)
+    new.loc[:5, "tariff"] = "dynamic"  # unseen category -> missing
+    new["kwh"] = new["kwh"].astype(object)
+    new.loc[6:8, "kwh"] = "n/a"  # text in a numeric column -> missing
+    new = new.drop(columns=["days"])  # a missing column -> missing
+    want = pre.transform(new)
+    want_np = np.column_stack(
+        [want[c].cat.codes.replace(-1, np.nan) if c in pre.categories_ else want[c] for c in want]
+    ).astype(np.float32)
+    fast = FastMatrix(pre.columns_, pre.categories_)
+    lists = {c: new[c].where(new[c].notna(), None).tolist() for c in new.columns}
+    np.testing.assert_array_equal(fast.matrix(lists, len(new)), want_np)
+    np.testing.assert_array_equal(fast.frame_matrix(new), want_np)
+
+
+def test_churn_scorer_matches_bundle_including_reasons(bundle: Bundle) -> None:
+    X = mixed(300, 4)
+    want = bundle.score(X, with_reasons=True)
+    sc = ChurnScorer(bundle)
+    lists = {c: X[c].where(X[c].notna(), None).tolist() for c in X.columns}
+    got = sc.score(lists, len(X))
+    np.testing.assert_allclose(got["probability"], want.probability.to_numpy())
+    assert (got["decision"] == want.decision.to_numpy()).all()
+    want_reasons = [
+        [r for r in row if r] for row in want[["reason_1", "reason_2"]].to_numpy().tolist()
+    ]
+    assert got["reasons"] == want_reasons
+    frame = sc.score_frame(X, reasons=True)
+    np.testing.assert_allclose(frame.probability.to_numpy(), want.probability.to_numpy())
+    assert (frame.reason_1 == want.reason_1).all()
+    # a configured threshold changes decisions, not probabilities
+    strict = ChurnScorer(bundle, threshold=0.9).score(lists, len(X))
+    assert (strict["decision"] == (got["probability"] >= 0.9)).all()
+    assert strict["decision"].sum() < got["decision"].sum()

@@ -1,0 +1,359 @@
+"""The scoring service over HTTP on 127.0.0.1: one server (auth on) started by the fixture.
+
+Order matters at the end: the reload test moves @champion, the crash test kills the server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.predlog import pseudonymize, read_predictions
+from tests.serving.conftest import ADMIN_KEY, PREDLOG_KEY, PROGRAMS, USER_KEY, Service
+
+pytestmark = [pytest.mark.integration]
+
+
+def call(
+    svc: Service, path: str, body: Any = None, key: str | None = USER_KEY, raw: bytes | None = None
+) -> tuple[int, Any]:
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(
+        svc.url + path, data, headers, method="POST" if data is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            text = r.read()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        text, status = e.read(), e.code
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text.decode()
+
+
+def scored_ids(svc: Service, n: int) -> list[str]:
+    """Customers with features at the newest snapshot (what the online store holds)."""
+    f = svc.served.frame
+    newest = f[f.event_timestamp == f.event_timestamp.max()]
+    return newest.dropna(subset=["usage_mean_daily_kwh_30d"]).customer_id.head(n).tolist()
+
+
+def test_readyz_reports_models_and_store(service: Service) -> None:
+    status, body = call(service, "/readyz", key=None)  # public
+    assert status == 200 and body["ready"] is True
+    assert body["online_store"]["loaded"] and body["online_store"]["customers"] > 0
+    m = body["models"]
+    assert m["churn"]["loaded"] and m["churn"]["version"] == service.served.churn_version
+    assert m["propensity"]["loaded"]
+    assert not m["dr_response"]["loaded"] and "no @champion" in m["dr_response"]["error"]
+    assert call(service, "/healthz", key=None)[0] == 200
+    # a model without @champion answers 503 with the reason, not a failed start
+    status, body = call(
+        service, "/dr/predict", {"event_id": "E1", "customer_ids": scored_ids(service, 1)}
+    )
+    assert status == 503 and "dr_response" in body["error"] and "not loaded" in body["error"]
+    status, body = call(service, "/disaggregation/breakdown", {"customer_id": "C0000000"})
+    assert status == 503 and "disaggregation" in body["error"]
+
+
+def test_churn_scores_equal_the_registered_model_on_online_features(service: Service) -> None:
+    import mlflow
+
+    from features.store import online, open_store
+    from training.registry import model_inputs
+    from training.tracking import setup
+
+    ids = scored_ids(service, 8)
+    status, body = call(service, "/churn/score", {"customer_ids": [*ids, "C9999999"]})
+    assert status == 200, body
+    res = {r["customer_id"]: r for r in body["results"]}
+    assert res["C9999999"]["error"] == "unknown customer_id"  # one bad item, not a failed batch
+    assert res["C9999999"]["probability"] is None
+    assert body["model"] == {"name": "churn", "version": service.served.churn_version}
+
+    setup(service.served.settings)
+    model = mlflow.pyfunc.load_model(f"models:/churn/{service.served.churn_version}")
+    feats = pd.DataFrame(online(open_store(service.served.dataset_dir), "churn", ids))
+    # the registered model's own code (MLflow's schema check would refuse integer columns
+    # holding missing values, which the online store serves: the service scores them)
+    want = model.unwrap_python_model().predict(None, model_inputs(model, feats))
+    got = np.array([res[c]["probability"] for c in ids])
+    np.testing.assert_allclose(got, want.probability.to_numpy(), rtol=1e-9)
+    assert [res[c]["decision"] for c in ids] == want.decision.tolist()
+    assert [res[c]["reasons"][0] for c in ids] == want.reason_1.tolist()
+
+    # the same customers with caller-computed features score the same
+    items = [
+        {"customer_id": c, "features": {k: row[k] for k in model_inputs(model, feats).columns}}
+        for c, (_, row) in zip(ids, feats.iterrows(), strict=True)
+    ]
+    items = json.loads(json.dumps(items, default=float).replace("NaN", "null"))
+    status, body2 = call(service, "/churn/score", {"customers": items})
+    assert status == 200, body2
+    np.testing.assert_allclose([r["probability"] for r in body2["results"]], got, rtol=1e-6)
+
+
+BAD = [
+    ({"customer_ids": [1, 2]}, 400, "customer_ids[0]"),
+    ({"customer_id": ["C1"]}, 422, "customer_ids"),  # a misspelt field: the right one is named
+    ({}, 422, "customer_ids"),
+    ({"customer_ids": []}, 422, "customer_ids"),
+    ({"customer_ids": [f"C{i:07d}" for i in range(51)]}, 413, "customer_ids"),
+    (
+        {"customers": [{"customer_id": "C1", "features": {"usage_mean_daily_kwh_30d": 1.0}}]},
+        422,
+        "customers[0].features",
+    ),
+    (
+        {"customers": [{"customer_id": "C1", "features": {"nope": 1.0}}]},
+        422,
+        "customers[0].features.nope",
+    ),
+    ({"customers": [{"customer_id": "C1"}]}, 400, "customers[0].features"),
+    ({"customer_ids": ["C1"], "reasons": "yes"}, 400, "reasons"),
+]
+
+
+def test_bad_input_is_a_4xx_naming_the_field(service: Service) -> None:
+    for body, status, field in BAD:
+        got, answer = call(service, "/churn/score", body)
+        assert got == status, (body, got, answer)
+        assert field in answer["error"], (body, answer)
+    for raw, field in [
+        (
+            b'{"customers": [{"customer_id": "C1", "features": {"x": NaN}}]}',
+            "customers[0].features.x",
+        ),
+        (
+            b'{"customers": [{"customer_id": "C1", "features": {"x": Infinity}}]}',
+            "customers[0].features.x",
+        ),
+        (b'{"customer_ids": ["C1"', "body"),
+        (b"[1, 2]", "body"),
+    ]:
+        got, answer = call(service, "/churn/score", raw=raw)
+        assert got == 400 and field in answer["error"], (raw, got, answer)
+        assert "finite" in answer["error"] or b"NaN" not in raw and b"Inf" not in raw
+    got, answer = call(service, "/propensity/score", {"customer_ids": ["C1"], "programs": ["x"]})
+    assert got == 422 and "programs[0]" in answer["error"]
+    got, answer = call(service, "/dr/target", {"event_id": "E1", "target_kw": -5})
+    assert got == 400 and "target_kw" in answer["error"]
+
+
+def test_api_keys_and_admin_endpoints(service: Service) -> None:
+    body = {"customer_ids": scored_ids(service, 1)}
+    assert call(service, "/churn/score", body, key=None)[0] == 401
+    status, answer = call(service, "/churn/score", body, key="not-a-key")
+    assert status == 401 and "invalid API key" in answer["error"]
+    assert call(service, "/churn/score", body, key=ADMIN_KEY)[0] == 200
+    status, answer = call(service, "/admin/reload", {}, key=USER_KEY)
+    assert status == 403 and "admin" in answer["error"]
+    status, answer = call(service, "/admin/reload", {}, key=ADMIN_KEY)
+    assert status == 200 and answer["reloaded"]["churn"]["to"] == service.served.churn_version
+    assert call(service, "/metrics", key=None)[0] == 401
+
+
+def test_propensity_respects_marketing_consent(service: Service) -> None:
+    from features.tables import read_table
+
+    cust = read_table(service.served.dataset_dir, "customers").to_pandas().set_index("customer_id")
+    ids = scored_ids(service, 30)
+    status, body = call(service, "/propensity/score", {"customer_ids": ids})
+    assert status == 200, body
+    for r in body["results"]:
+        consent = cust.loc[r["customer_id"], "consent_marketing"]
+        if r["error"]:
+            continue
+        if consent is True or consent == 1:
+            assert set(r["scores"]) == set(PROGRAMS) and r["reason"] is None
+            s = r["scores"]["paperless"]
+            assert 0 <= s["p_offer"] <= 1 and s["uplift"] == pytest.approx(s["uplift"])
+        else:
+            assert r["scores"] is None and "consent" in r["reason"]
+    outcomes = {r["reason"] for r in body["results"]}
+    assert None in outcomes and "no marketing consent" in outcomes
+
+
+def test_metrics_and_prediction_log(service: Service) -> None:
+    ids = scored_ids(service, 3)
+    status, body = call(service, "/churn/score", {"customer_ids": ids})
+    assert status == 200
+    _, text = call(service, "/metrics", key=USER_KEY)
+    assert (
+        f'wattwise_model_version{{kind="churn",registered_name="churn"}} {float(service.served.churn_version)}'
+        in text
+    )
+    assert 'wattwise_items_total{endpoint="churn",outcome="scored"}' in text
+    assert (
+        "wattwise_prediction_probability_bucket" in text
+        and "wattwise_request_seconds_bucket" in text
+    )
+    assert 'bentoml_service_request_total{endpoint="/churn/score",http_response_code="200"' in text
+    log = read_predictions(service.predlog_root, "churn")
+    mine = log[log.request_id == body["request_id"]]
+    assert len(mine) == 3 and set(mine.model_version) == {service.served.churn_version}
+    assert mine.customer_key.tolist() == [pseudonymize(PREDLOG_KEY.encode(), c) for c in ids]
+    np.testing.assert_allclose(mine.prediction, [r["probability"] for r in body["results"]])
+    assert mine.usage_mean_daily_kwh_30d.notna().all()
+
+
+def test_alias_move_swaps_the_model_without_failing_a_request(service: Service) -> None:
+    from mlflow import MlflowClient
+
+    from training.tracking import setup
+
+    setup(service.served.settings)
+    client = MlflowClient()
+    old = service.served.churn_version
+    mv = client.get_model_version("churn", old)
+    new = client.create_model_version("churn", mv.source, mv.run_id).version
+    seen: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+    ids = scored_ids(service, 5)
+
+    def load() -> None:
+        while not stop.is_set():
+            sent = time.monotonic()
+            status, body = call(service, "/churn/score", {"customer_ids": ids})
+            ver = body["model"]["version"] if status == 200 else None
+            seen.append((sent, status, ver))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    client.set_registered_model_alias("churn", "champion", str(new))
+    status, answer = call(service, "/admin/reload", {}, key=ADMIN_KEY)
+    swapped = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert status == 200 and answer["reloaded"]["churn"] == {"from": old, "to": str(new)}
+    assert all(s == 200 for _, s, _ in seen), [s for _, s, _ in seen if s != 200]
+    assert {v for *_, v in seen} == {old, str(new)}
+    assert all(v == str(new) for t, _, v in seen if t > swapped)  # sent after the swap
+
+
+def _register(settings: Any, name: str, model: Any, example: pd.DataFrame) -> str:
+    import cloudpickle
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import tests.serving.pyfuncs
+    from training.tracking import setup
+
+    cloudpickle.register_pickle_by_value(tests.serving.pyfuncs)  # the server cannot import tests
+    client = setup(settings)
+    with mlflow.start_run(run_name=f"test-{name}"):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=model,
+            signature=infer_signature(example, model.predict(None, example)),
+        )
+    version = mlflow.register_model(info.model_uri, name).version
+    client.set_registered_model_alias(name, "champion", str(version))
+    return str(version)
+
+
+def test_disaggregation_and_dr_models_plug_in_on_reload(service: Service) -> None:
+    from features.tables import read_table
+    from tests.serving.pyfuncs import SHARES, SplitReadings, UsageTimesIncentive
+
+    ts = pd.date_range("2025-01-01", periods=4, freq="30min", tz="UTC")
+    _register(
+        service.served.settings,
+        "disaggregation",
+        SplitReadings(),
+        pd.DataFrame({"ts": ts, "kwh": [0.5, 1.0, 1.5, 1.0]}),
+    )
+    dr_example = pd.DataFrame(
+        {"usage_mean_daily_kwh_30d": [12.0, 20.0], "event_incentive_per_kwh": [0.5, 1.0]}
+    )
+    _register(service.served.settings, "dr_response", UsageTimesIncentive(), dr_example)
+    status, answer = call(service, "/admin/reload", {}, key=ADMIN_KEY)
+    assert status == 200 and answer["reloaded"]["dr_response"]["to"] is not None, answer
+    assert answer["status"]["models"]["disaggregation"]["loaded"]
+
+    readings = [
+        {"ts": t.isoformat(), "kwh": k} for t, k in zip(ts, [0.5, 1.0, 1.5, 1.0], strict=True)
+    ]
+    status, body = call(service, "/disaggregation/breakdown", {"readings": readings})
+    assert status == 200, body
+    assert body["total_kwh"] == pytest.approx(4.0)
+    assert {a["appliance"]: a["share"] for a in body["appliances"]} == pytest.approx(SHARES)
+    cid = scored_ids(service, 1)[0]
+    reads = read_table(service.served.dataset_dir, "interval_reads", columns=["ts"]).column(0)
+    end = pd.Timestamp(reads.to_pandas().max())
+    status, body = call(
+        service,
+        "/disaggregation/breakdown",
+        {
+            "customer_id": cid,
+            "start": (end - pd.Timedelta(days=7)).isoformat(),
+            "end": end.isoformat(),
+        },
+    )
+    assert status == 200 and body["total_kwh"] > 0, body
+    week = {"start": (end - pd.Timedelta(days=7)).isoformat(), "end": end.isoformat()}
+    status, body = call(service, "/disaggregation/breakdown", {"customer_id": "C9999999", **week})
+    assert status == 404 and "customer_id" in body["error"]
+    status, body = call(
+        service,
+        "/disaggregation/breakdown",
+        {"customer_id": cid, "start": week["end"], "end": week["start"]},
+    )
+    assert status == 422 and body["error"].startswith("end:")
+
+    events = read_table(service.served.dataset_dir, "events").to_pandas()
+    ev = events[events.kind == "dr"].iloc[0]
+    ids = scored_ids(service, 10)
+    status, body = call(
+        service, "/dr/predict", {"event_id": ev.event_id, "customer_ids": [*ids, "C9999999"]}
+    )
+    assert status == 200, body
+    kw = {r["customer_id"]: r["expected_kw_reduction"] for r in body["results"]}
+    assert kw["C9999999"] is None and all(kw[c] is not None and kw[c] >= 0 for c in ids)
+    status, body = call(service, "/dr/predict", {"event_id": "NOPE", "customer_ids": ids})
+    assert status == 404 and "event_id" in body["error"]
+
+    target = sum(sorted(kw[c] for c in ids)[-3:]) * 0.99  # the top three reach it
+    event = {
+        "start": "2025-01-10T17:00:00Z",
+        "end": "2025-01-10T19:00:00Z",
+        "incentive_per_kwh": 0.0 if pd.isna(ev.incentive_per_kwh) else float(ev.incentive_per_kwh),
+    }
+    status, body = call(
+        service, "/dr/target", {"event": event, "target_kw": target, "customer_ids": ids}
+    )
+    assert status == 200, body
+    ranked = [r["expected_kw_reduction"] for r in body["customers"]]
+    assert body["reached"] and len(ranked) <= 3 and ranked == sorted(ranked, reverse=True)
+    assert body["selected_kw"] >= target
+
+
+def test_acknowledged_predictions_survive_kill_9(service: Service) -> None:
+    import os
+    import signal
+
+    ids = scored_ids(service, 2)
+    status, body = call(service, "/churn/score", {"customer_ids": ids})
+    assert status == 200
+    for pid in service.server.pids():  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+    log = read_predictions(service.predlog_root, "churn")
+    got = log[log.request_id == body["request_id"]]
+    assert got.customer_key.tolist() == [pseudonymize(PREDLOG_KEY.encode(), c) for c in ids]
