@@ -51,13 +51,20 @@ def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict
     """Collect ``PREFIX_A__B=value`` variables into ``{"a": {"b": value}}``.
 
     Values are parsed as YAML scalars so ``WATTWISE_SEED=7`` arrives as an int.
-    ``PREFIX_HOME``, ``PREFIX_SETTINGS`` and ``PREFIX_CONFIGS`` are not overrides.
+    ``PREFIX_HOME``, ``PREFIX_SETTINGS``, ``PREFIX_CONFIGS`` and ``PREFIX_BENCH_*`` (benchmark
+    inputs) are not overrides.
     """
     env = os.environ if environ is None else environ
     out: dict[str, Any] = {}
     plen = len(prefix) + 1
     for key, raw in env.items():
-        if not key.startswith(prefix + "_") or len(key) <= plen or key[plen:] in RESERVED:
+        name = key[plen:]
+        if (
+            not key.startswith(prefix + "_")
+            or not name
+            or name in RESERVED
+            or name.startswith("BENCH_")
+        ):
             continue
         path = [p.lower() for p in key[plen:].split("__") if p]
         try:

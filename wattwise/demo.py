@@ -54,7 +54,7 @@ def demo(
 
         raise ConfigError(f"--source must be synthetic or lcl, got {source!r}")
     ds = settings.data_dir / source
-    total = 4 if source == "synthetic" else 2
+    total = 6 if source == "synthetic" else 2
     if source == "lcl":
         from features.ingest.run import run_import
 
@@ -101,6 +101,18 @@ def demo(
         load_model_config("propensity"), settings, dataset_dir=ds, trials=max(1, trials // 2)
     )
     typer.echo(prop.render())
+
+    t = _stage(5, total, "serve the @champion models over HTTP (BentoML), score, stop")
+    from serving.demo import http_smoke
+
+    typer.echo(http_smoke(settings, ds, 5))
+
+    t = _stage(6, total, "monitoring: drift report on a shifted week of churn traffic")
+    from serving.monitoring.demo import shifted_week_report
+
+    html = shifted_week_report(settings)
+    typer.echo(f"drift report (Evidently HTML): {html}")
+    typer.echo(f"report index: {settings.reports_dir / 'index.html'}")
 
     typer.secho("\nregistry history (churn)", bold=True)
     for h in history(settings, "churn")[-5:]:
