@@ -9,8 +9,10 @@ hyper-parameters and one registered pyfunc.
   offer was sent): LightGBM with the offer flag as a feature, calibrated on validation.
 - **Uplift** (how much an offer moves that probability): a T-learner, two boosters fitted on
   offered and not-offered customers, ``uplift = p_offer(x) - p_no_offer(x)``. Offers are
-  randomized, so the two groups are comparable. Evaluated by Qini from observed outcomes and,
-  on the synthetic utility, against the true treatment effects.
+  randomized, so the two groups are comparable. An arm with fewer than ``MIN_ARM_POSITIVES``
+  enrollments falls back to the response model's ``p_offer - p_no_offer`` (S-learner).
+  Evaluated by Qini from observed outcomes and, on the synthetic utility, against the true
+  treatment effects.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OFFER = "__offered__"
+MIN_ARM_POSITIVES = 20  # enrollments an uplift arm needs in training
 
 
 @dataclass
@@ -74,7 +77,9 @@ def fit_program(
     learners: list[Any] = []
     for arm in (True, False):
         a_tr, a_va = tr & (t == arm), va & (t == arm)
-        if len(np.unique(y[a_tr])) < 2 or len(np.unique(y[a_va])) < 2:
+        # an arm with a handful of enrollments gives a noisy booster whose difference is not
+        # an effect (uplift +0.33 where p_offer is 0.002): fall back to the response model
+        if y[a_tr].sum() < MIN_ARM_POSITIVES or len(np.unique(y[a_va])) < 2:
             learners.append(None)
             continue
         learners.append(
