@@ -17,23 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-TINY_WORLD = {"customers": 120, "days": 400, "chunk_customers": 60, "workers": 2, "seed": 7}
-TINY_NET = {
-    "window_hours": 12,
-    "channels": 4,
-    "hidden": 8,
-    "crop": 96,
-    "batch_size": 8,
-    "epochs": 3,
-    "steps_per_epoch": 8,
-    "patience": 2,
-}
-TINY_SPACE = {
-    "window_hours": {"type": "categorical", "choices": [6, 12]},
-    "channels": {"type": "categorical", "choices": [4]},
-    "learning_rate": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
-}
-
 
 def _inference_ms(repeats: int) -> tuple[float, str]:
     import numpy as np
@@ -80,6 +63,8 @@ def _inference_ms(repeats: int) -> tuple[float, str]:
 def _tiny_training_s() -> tuple[float, str]:
     from features.synth.config import load_world_config
     from features.synth.generate import generate
+    from tests.conftest import TINY as TINY_WORLD  # the very settings the test suite trains on
+    from tests.disaggregation.conftest import TINY_NET, TINY_SPACE
     from training.disaggregation.config import load_disagg_config
     from training.disaggregation.train import train_disaggregation
     from wattwise.settings import load_settings
