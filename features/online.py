@@ -14,6 +14,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+# ValueProto kinds whose Python value Feast returns as is (no timestamp, set or JSON handling)
+_SCALARS = frozenset(
+    {"double_val", "float_val", "int32_val", "int64_val", "bool_val", "string_val", "bytes_val"}
+)
+_KEY_CACHE = 1_000_000  # serialized keys kept (~60 B each)
+
 
 class OnlineReader:
     """Latest feature values of one FeatureService, keyed by one entity join key."""
@@ -51,6 +57,7 @@ class OnlineReader:
         self._version = cfg.entity_key_serialization_version
         self._path = cfg.online_store.path
         self._con = sqlite3.connect(self._path, check_same_thread=False)
+        self._keys: dict[str, bytes] = {}
 
     def _serialize(self, key: str) -> bytes:
         from feast.infra.key_encoding_utils import serialize_entity_key
@@ -65,17 +72,32 @@ class OnlineReader:
         from feast.protos.feast.types.Value_pb2 import Value
         from feast.type_map import feast_value_type_to_python_type
 
-        ser = [self._serialize(k) for k in keys]
+        ser = [self._key(k) for k in keys]
         index = {s: i for i, s in enumerate(ser)}
         out: dict[str, list[Any]] = {f: [None] * len(keys) for f in self.features}
         marks = ",".join("?" * len(ser))
         sql = self._sql.replace("{keys}", marks)
         args = ser * (sql.count("IN (" + marks + ")"))
+        parse = Value.FromString
         for ek, name, raw in self._con.execute(sql, args):
-            v = Value()
-            v.ParseFromString(raw)
-            out[name][index[ek]] = feast_value_type_to_python_type(v)
+            v = parse(raw)
+            kind = v.WhichOneof("val")
+            # plain scalars decode as Feast decodes them; anything else goes through Feast
+            if kind in _SCALARS:
+                out[name][index[ek]] = getattr(v, kind)
+            elif kind is not None and kind != "null_val":
+                out[name][index[ek]] = feast_value_type_to_python_type(v)
         return {str(self.join_key): list(keys), **out}
+
+    def _key(self, key: str) -> bytes:
+        """Serialized entity key, memoised: the same customers are looked up again and again."""
+        ser = self._keys.get(key)
+        if ser is None:
+            ser = self._serialize(key)
+            if len(self._keys) >= _KEY_CACHE:
+                self._keys.clear()
+            self._keys[key] = ser
+        return ser
 
     def close(self) -> None:
         self._con.close()

@@ -169,7 +169,7 @@ def score_offline(
     The same model version and loader as the online service, the same FeatureService, read
     from Feast's offline store by a point-in-time join (so ``as_of`` in the past gives what
     the online store held then). Propensity applies the same consent rule as the service.
-    Reason codes are opt-in (``reasons``): their SHAP contributions cost ~20x the score.
+    Reason codes are opt-in (``reasons``), by the serving config's ``reason_method``, as online.
     """
     import time
 
@@ -187,7 +187,11 @@ def score_offline(
     ds = dataset_dir or settings.data_dir / cfg.dataset
     version = resolve_version(settings, entry.registered_name, entry.alias)
     uri = f"models:/{entry.registered_name}/{version}"
-    scorer: Any = load_churn(uri, cfg.churn_threshold) if kind == "churn" else load_propensity(uri)
+    scorer: Any = (
+        load_churn(uri, cfg.churn_threshold, cfg.reason_method)
+        if kind == "churn"
+        else load_propensity(uri)
+    )
     if as_of is None:
         as_of = pd.Timestamp(feature_time_range(ds / "features")[1])
     as_of = pd.Timestamp(as_of)

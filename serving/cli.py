@@ -63,7 +63,7 @@ def score_churn(
     model: str | None = typer.Option(None, help="Registered model (default: by --data)."),
     config: Path | None = typer.Option(None, help=CONFIG_HELP),
     reasons: bool = typer.Option(
-        False, help="Offline: add reason codes (SHAP, ~20x slower than the score alone)."
+        False, help="Offline: add reason codes (the serving config's reason_method, as online)."
     ),
 ) -> None:
     """Score with the registered @champion churn model: every customer of the serving dataset

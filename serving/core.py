@@ -31,6 +31,7 @@ from serving.models import (
     load_pyfunc,
 )
 from serving.predlog import PredictionLog, PredictionRecord, default_root
+from training.explain import ReasonMethod
 
 if TYPE_CHECKING:
     from serving.lookup import Customers, Events, OnlineFeatures
@@ -70,7 +71,7 @@ class ScoringCore:
                 root or default_root(settings.data_dir), cfg.predlog.resolve_key()
             )
         loaders = {
-            "churn": lambda uri: load_churn(uri, cfg.churn_threshold),
+            "churn": lambda uri: load_churn(uri, cfg.churn_threshold, cfg.reason_method),
             "propensity": load_propensity,
             "disaggregation": load_pyfunc,
             "dr_response": load_pyfunc,
@@ -304,6 +305,7 @@ class ScoringCore:
         customer_ids: Sequence[str] | None,
         customers: Sequence[schemas.CustomerFeatures] | None,
         reasons: bool = True,
+        reason_method: ReasonMethod | None = None,
     ) -> schemas.ChurnResponse:
         t0 = time.perf_counter()
         loaded = self.slots_get("churn")
@@ -319,7 +321,9 @@ class ScoringCore:
         ]
         if ok:
             sub = {f: [cols[f][i] for i in ok] for f in sc.features}
-            out = sc.score(sub, len(ok), threads=self.threads(len(ok)), reasons=reasons)
+            out = sc.score(
+                sub, len(ok), threads=self.threads(len(ok)), reasons=reasons, method=reason_method
+            )
             now = datetime.now(UTC)
             records = []
             for j, i in enumerate(ok):

@@ -6,6 +6,8 @@ A plain ASGI middleware (no per-request Starlette objects: it sits on the hot pa
   ``/admin/*`` needs an admin key. Public paths (health, OpenAPI page) need none.
 - ``/readyz`` answers JSON: which models and lookups are loaded (BentoML's own answers an
   empty body).
+- ``/metrics``: the Prometheus text (BentoML's metrics middleware is off, see
+  :mod:`serving.metrics`); every response is counted by route and status.
 - A 400 from request validation gets an ``error`` that names the field
   (``customer_ids[2]: Input should be a valid string``) instead of a count of errors.
 """
@@ -77,6 +79,41 @@ async def _json(
     await send({"type": "http.response.body", "body": body})
 
 
+# routes counted by name in wattwise_http_requests (anything else is "other": bounded labels)
+ROUTES = frozenset(
+    {
+        "/churn/score",
+        "/propensity/score",
+        "/disaggregation/breakdown",
+        "/dr/predict",
+        "/dr/target",
+        "/admin/reload",
+        "/admin/status",
+        "/healthz",
+        "/livez",
+    }
+)
+
+
+async def _metrics(send: Send) -> None:
+    import anyio
+
+    from serving.metrics import exposition
+
+    body, ctype = await anyio.to_thread.run_sync(exposition)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", ctype.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class ServingMiddleware:
     """Auth, JSON readiness and clear validation errors (see the module docstring)."""
 
@@ -141,6 +178,11 @@ class ServingMiddleware:
             ready, detail = core.readiness()
             await _json(send, 200 if ready else 503, detail)
             return
+        if path == "/metrics":
+            await _metrics(send)
+            return
+        counter = core.metrics.http if core.metrics is not None else None
+        route = path if path in ROUTES else "other"
         if scope.get("method") == "POST":
             # JSON only: a body sent as a form (curl -d) would otherwise parse as no fields
             headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
@@ -149,6 +191,8 @@ class ServingMiddleware:
         held: dict[str, Any] = {}
 
         async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and counter is not None:
+                counter.labels(path=route, status=str(message["status"])).inc()
             if message["type"] == "http.response.start" and message["status"] == 400:
                 held["start"] = message
                 held["body"] = b""

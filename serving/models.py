@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.explain import PathContributions, ReasonMethod, shap_contributions, top_features
 from wattwise.errors import WattwiseError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class FastMatrix:
         return "categorical" if name in self.cat_maps else "numeric"
 
     def matrix(self, cols: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
+        if n == 1:
+            return self._row(cols)
         X = np.full((n, len(self.columns)), np.nan, dtype=np.float32)
         for j, c in enumerate(self.columns):
             vals = cols.get(c)
@@ -66,6 +69,23 @@ class FastMatrix:
             else:
                 X[:, j] = numeric(vals)
         return X
+
+    def _row(self, cols: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """One customer's row (a single request): plain floats, no per-column arrays."""
+        out: list[float] = []
+        for c in self.columns:
+            vals = cols.get(c)
+            v = None if vals is None else vals[0]
+            m = self.cat_maps.get(c)
+            if v is None:
+                out.append(NAN)
+            elif m is not None:
+                out.append(m.get(str(v), NAN))
+            elif isinstance(v, bool | int | float):
+                out.append(float(v))
+            else:
+                out.append(float(numeric([v])[0]))
+        return np.array([out], dtype=np.float32)
 
     def frame_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The same matrix from a DataFrame, column-vectorised (batch scoring)."""
@@ -111,15 +131,37 @@ def numeric(vals: Sequence[Any]) -> np.ndarray:
 class ChurnScorer:
     """A registered binary model (``training.pyfunc.BinaryModel``): probability, decision, reasons."""
 
-    def __init__(self, bundle: Any, threshold: float | None = None) -> None:
+    def __init__(
+        self, bundle: Any, threshold: float | None = None, reason_method: ReasonMethod = "path"
+    ) -> None:
         self.bundle = bundle
         self.features: list[str] = list(bundle.pre.columns_)
         self.fast = FastMatrix(self.features, bundle.pre.categories_)
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.reasons = int(bundle.reasons)
+        self.reason_method: ReasonMethod = reason_method
+        # tabulated once per loaded version (~1 s for 500 trees), so a request pays µs
+        self.paths = PathContributions.from_booster(bundle.booster) if self.reasons else None
+
+    def reason_names(
+        self, X: np.ndarray, threads: int, method: ReasonMethod | None
+    ) -> list[list[str]]:
+        """Top reasons per row by ``method`` (default: this scorer's)."""
+        method = method or self.reason_method
+        booster = self.bundle.booster
+        if method == "path" and self.paths is not None:
+            contrib = self.paths.contributions(booster, X, threads)
+        else:
+            contrib = shap_contributions(booster, X, threads)
+        return top_features(contrib, self.reasons, self.features)
 
     def score(
-        self, cols: Mapping[str, Sequence[Any]], n: int, threads: int = 1, reasons: bool = True
+        self,
+        cols: Mapping[str, Sequence[Any]],
+        n: int,
+        threads: int = 1,
+        reasons: bool = True,
+        method: ReasonMethod | None = None,
     ) -> dict[str, Any]:
         """``probability`` and ``decision`` arrays and ``reasons`` (n lists of feature names).
 
@@ -132,17 +174,21 @@ class ChurnScorer:
         prob = np.asarray(self.bundle.cal.predict(raw), dtype=float)
         out: dict[str, Any] = {"probability": prob, "decision": prob >= self.threshold}
         out["reasons"] = (
-            top_reasons(booster, X, self.reasons, self.features, threads)
+            self.reason_names(X, threads, method)
             if reasons and self.reasons
             else [[] for _ in range(n)]
         )
         return out
 
     def score_frame(
-        self, frame: pd.DataFrame, reasons: bool = False, threads: int = 2
+        self,
+        frame: pd.DataFrame,
+        reasons: bool = False,
+        threads: int = 2,
+        method: ReasonMethod | None = None,
     ) -> pd.DataFrame:
         """Batch scoring of a feature frame: probability, decision (at this scorer's
-        threshold) and, on request, reason_1..k (SHAP contributions cost ~20x the score)."""
+        threshold) and, on request, reason_1..k (by ``method``, default the scorer's)."""
         X = self.fast.frame_matrix(frame)
         raw = self.bundle.booster.predict(X, num_threads=threads)
         prob = np.asarray(self.bundle.cal.predict(raw), dtype=float)
@@ -150,25 +196,10 @@ class ChurnScorer:
             {"probability": prob, "decision": prob >= self.threshold}, index=frame.index
         )
         if reasons and self.reasons:
-            names = top_reasons(self.bundle.booster, X, self.reasons, self.features, threads)
+            names = self.reason_names(X, threads, method)
             for i in range(self.reasons):
                 out[f"reason_{i + 1}"] = [r[i] if i < len(r) else "" for r in names]
         return out
-
-
-def top_reasons(
-    booster: Any, X: np.ndarray, k: int, names: Sequence[str], threads: int = 1
-) -> list[list[str]]:
-    """Top-``k`` features pushing each score up, as ``training.estimators.reason_codes``."""
-    contrib = np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads))[:, :-1]
-    cols = np.asarray(list(names), dtype=object)
-    k = min(k, contrib.shape[1])
-    top = np.argsort(-contrib, axis=1)[:, :k]
-    vals = np.take_along_axis(contrib, top, axis=1)
-    return [
-        [str(c) for c, v in zip(r, vr, strict=True) if v > 0]
-        for r, vr in zip(cols[top], vals, strict=True)
-    ]
 
 
 @dataclass(frozen=True)
@@ -287,12 +318,14 @@ def _load_pyfunc(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)
 
 
-def load_churn(uri: str, threshold: float | None = None) -> ChurnScorer:
+def load_churn(
+    uri: str, threshold: float | None = None, reason_method: ReasonMethod = "path"
+) -> ChurnScorer:
     model = _load_pyfunc(uri)
     inner = model.unwrap_python_model()
     if not hasattr(inner, "bundle"):
         raise WattwiseError(f"{uri} is not a wattwise binary model (no bundle)")
-    return ChurnScorer(inner.bundle, threshold)
+    return ChurnScorer(inner.bundle, threshold, reason_method)
 
 
 def load_propensity(uri: str) -> PropensityScorer:

@@ -60,13 +60,16 @@ def test_matrix_equals_frame_preprocessor_on_awkward_values() -> None:
     fast = FastMatrix(pre.columns_, pre.categories_)
     lists = {c: new[c].where(new[c].notna(), None).tolist() for c in new.columns}
     np.testing.assert_array_equal(fast.matrix(lists, len(new)), want_np)
+    for i in range(len(new)):  # one row (a single-customer request) takes its own path
+        row = {c: v[i : i + 1] for c, v in lists.items()}
+        np.testing.assert_array_equal(fast.matrix(row, 1), want_np[i : i + 1])
     np.testing.assert_array_equal(fast.frame_matrix(new), want_np)
 
 
 def test_churn_scorer_matches_bundle_including_reasons(bundle: Bundle) -> None:
     X = mixed(300, 4)
-    want = bundle.score(X, with_reasons=True)
-    sc = ChurnScorer(bundle)
+    want = bundle.score(X, with_reasons=True)  # TreeSHAP reasons
+    sc = ChurnScorer(bundle, reason_method="shap")
     lists = {c: X[c].where(X[c].notna(), None).tolist() for c in X.columns}
     got = sc.score(lists, len(X))
     np.testing.assert_allclose(got["probability"], want.probability.to_numpy())
@@ -82,3 +85,24 @@ def test_churn_scorer_matches_bundle_including_reasons(bundle: Bundle) -> None:
     strict = ChurnScorer(bundle, threshold=0.9).score(lists, len(X))
     assert (strict["decision"] == (got["probability"] >= 0.9)).all()
     assert strict["decision"].sum() < got["decision"].sum()
+
+
+def test_path_reasons_are_the_top_positive_path_contributions(bundle: Bundle) -> None:
+    X = mixed(200, 5)
+    sc = ChurnScorer(bundle)  # the service's default: decision-path contributions
+    assert sc.reason_method == "path" and sc.paths is not None
+    lists = {c: X[c].where(X[c].notna(), None).tolist() for c in X.columns}
+    got = sc.score(lists, len(X))
+    Xm = sc.fast.matrix(lists, len(X))
+    contrib = sc.paths.contributions(bundle.booster, Xm)
+    for row, c in zip(got["reasons"], contrib, strict=True):
+        order = [sc.features[j] for j in np.argsort(-c) if c[j] > 0][: sc.reasons]
+        assert row == order
+    # one customer at a time (the request path) gives the same reasons and probabilities
+    for i in (0, 7, 42):
+        one = sc.score({c: [v[i]] for c, v in lists.items()}, 1)
+        assert one["reasons"][0] == got["reasons"][i]
+        np.testing.assert_allclose(one["probability"], got["probability"][i : i + 1])
+    # the method can be chosen per call
+    shap = sc.score(lists, len(X), method="shap")
+    np.testing.assert_allclose(shap["probability"], got["probability"])
