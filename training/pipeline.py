@@ -10,6 +10,8 @@ version (@challenger) → gated promotion to @champion.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
 import time
@@ -98,7 +100,16 @@ def train(
     tracking.experiment(settings, cfg.name)
     df = training_set if training_set is not None else load_training_set(ds, spec.labels)
     prep = prepare(df, cfg, spec, ds)
-    study_name = f"{cfg.name}-{ds.name}-{prep.fingerprint}"
+    # a study resumes only for the same data and the same search: another space, estimator
+    # or metric is another study (its trials would not be comparable)
+    search = json.dumps(
+        [cfg.estimator, cfg.model_dump(mode="json")["search_space"], cfg.metric.name],
+        sort_keys=True,
+        default=str,
+    )
+    study_name = (
+        f"{cfg.name}-{ds.name}-{prep.fingerprint}-{hashlib.sha1(search.encode()).hexdigest()[:8]}"
+    )
 
     with mlflow.start_run(run_name=f"{cfg.name}-{prep.fingerprint[:8]}") as parent:
         ts = prep.df["event_timestamp"]

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def _fig():  # type: ignore[no-untyped-def]
-    import matplotlib
+class _Figures:
+    """``subplots`` and ``close`` like pyplot's, on bare ``Figure`` objects: no pyplot state
+    and no ``matplotlib.use`` (a notebook that trains a model keeps its inline backend)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kw: Any) -> Any:
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*args, **kw)
+
+    @staticmethod
+    def close(fig: Any) -> None:
+        """Nothing to release: the figure is not registered with pyplot."""
+
+
+def _fig() -> _Figures:
+    return _Figures()
 
 
 def binary_plots(

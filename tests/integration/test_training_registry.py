@@ -111,3 +111,15 @@ def test_study_resumes_instead_of_rerunning(settings: Settings) -> None:
     )
     assert r1.tune.trials_run == 2 and r2.tune.trials_run == 0
     assert r1.tune.study_name == r2.tune.study_name
+    # another search space is another study: its trials run, none are borrowed
+    narrow = load_model_config(
+        Path(__file__).resolve().parents[2] / "configs" / "models" / "churn.yaml",
+        registered_name="resume_test",
+        tuning={"trials": 2, "timeout_s": 60},
+        estimator={"n_estimators": 80},
+        search_space={"num_leaves": {"type": "int", "low": 4, "high": 6}},
+    )
+    r3 = train(
+        narrow, settings, dataset_dir=settings.data_dir / "x", training_set=data, promote=False
+    )
+    assert r3.tune.study_name != r1.tune.study_name and r3.tune.trials_run == 2
