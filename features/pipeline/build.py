@@ -9,6 +9,7 @@ electric reads, after the first complete day.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -254,7 +255,8 @@ def build_features(
     )
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
+        with contextlib.suppress(duckdb.Error):  # in Jupyter DuckDB wants ipywidgets for this
+            con.execute("SET enable_progress_bar = false")
         present = register_sources(con, dataset_dir)
         if "customers" not in present:
             raise DataError(f"{dataset_dir}: no customers table, nothing to key features on")
