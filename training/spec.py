@@ -100,6 +100,7 @@ class ModelSpec(Protocol):
 SPECS: dict[str, str] = {
     "churn": "training.binary:BinarySpec",
     "propensity": "training.propensity:PropensitySpec",
+    "dr_response": "training.dr.spec:DRResponseSpec",  # trains via `wattwise dr train`
 }
 
 

@@ -34,9 +34,14 @@ class BaselineConfig(_Cfg):
     ridge: float = Field(1e-3, ge=0)
     lgbm_days: int = Field(60, ge=7, le=730)
     lgbm_profile_days: int = Field(14, ge=3, le=60)
-    lgbm_max_rows: int = Field(200_000, ge=1000)
-    lgbm_rounds: int = Field(150, ge=10, le=5000)
+    lgbm_max_rows: int = Field(100_000, ge=1000)
+    lgbm_rounds: int = Field(60, ge=10, le=5000)
+    lgbm_learning_rate: float = Field(0.1, gt=0, le=1)
+    lgbm_leaves: int = Field(31, ge=2, le=1024)
+    lgbm_max_bin: int = Field(63, ge=15, le=1023)
     lgbm_threads: int = Field(1, ge=1, le=64)
+    blas_threads: int = Field(1, ge=1, le=64)
+    threads: int = Field(2, ge=1, le=8)
 
     @model_validator(mode="after")
     def _check(self) -> BaselineConfig:

@@ -20,7 +20,7 @@ import pandas as pd
 from features.dr.baselines import METHODS, EventWindow, compute_baselines
 from features.dr.config import DRConfig
 from features.dr.events import event_days, read_events, read_participants
-from features.dr.panel import HourlyPanel, customer_zones, load_panel
+from features.dr.panel import HourlyPanel, customer_zones, load_zone_panels, reads_time_range
 from features.dr.performance import EventMeasurement
 
 log = logging.getLogger(__name__)
@@ -133,16 +133,9 @@ def placebo_evaluation(
     parts = read_participants(dataset_dir)
     s, e = cfg.evaluation.placebo_hours
     frames = []
-    for tz, z in zones.groupby("tz"):
-        first, last = _data_days(dataset_dir)
-        panel = load_panel(
-            dataset_dir,
-            z.customer_id.tolist(),
-            first,
-            last,
-            str(tz),
-            calendar=cfg.baselines.holidays,
-        )
+    first, last = _data_days(dataset_dir)
+    panels = load_zone_panels(dataset_dir, zones, first, last, calendar=cfg.baselines.holidays)
+    for panel in panels.values():
         excl = event_days(panel, events, parts)
         blocked = _event_dates(panel, events)
         days = placebo_days(panel, blocked, cfg.evaluation.placebo_days, cfg.baselines.history_days)
@@ -156,18 +149,9 @@ def placebo_evaluation(
 
 
 def _data_days(dataset_dir: Path) -> tuple[dt.date, dt.date]:
-    import duckdb
-
-    from features.dr.panel import _glob
-
-    lo, hi = duckdb.connect().execute(
-        f"SELECT min(ts)::DATE, max(ts)::DATE FROM {_glob(dataset_dir, 'interval_reads')}"
-    ).fetchone() or (None, None)
-    if lo is None:
-        from wattwise.errors import DataError
-
-        raise DataError(f"{dataset_dir} has no interval reads")
-    return lo + dt.timedelta(days=1), hi - dt.timedelta(days=1)
+    """Whole days of reads (a day of margin at each end for the time-zone offset)."""
+    lo, hi = reads_time_range(dataset_dir)
+    return lo.date() + dt.timedelta(days=1), hi.date() - dt.timedelta(days=1)
 
 
 def _event_dates(panel: HourlyPanel, events: pd.DataFrame) -> np.ndarray:

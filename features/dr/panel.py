@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.tables import table_dir
 from wattwise.errors import DataError
@@ -125,6 +127,282 @@ def customer_zones(dataset_dir: Path, customers: list[str] | None = None) -> pd.
     ).fetchdf()
 
 
+def _files(dataset_dir: Path, lo: pd.Timestamp, hi: pd.Timestamp) -> list[Path]:
+    """Parquet files of interval reads that can hold ``lo`` .. ``hi`` (month partitions)."""
+    reads = table_dir(dataset_dir, "interval_reads")
+    if not reads.exists():
+        raise DataError(f"{dataset_dir} has no interval_reads")
+    months = pd.period_range(lo.tz_localize(None), hi.tz_localize(None), freq="M")
+    files = [p for m in months for p in sorted((reads / f"month={m}").glob("*.parquet"))]
+    if not files and not any(reads.glob("month=*")):  # an unpartitioned layout
+        files = sorted(reads.rglob("*.parquet"))
+    return files
+
+
+def reads_time_range(dataset_dir: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last interval-read timestamps (UTC), from the parquet footers' statistics
+    (no scan of the reads; a file without statistics is scanned by DuckDB)."""
+    reads = table_dir(dataset_dir, "interval_reads")
+    files = sorted(reads.rglob("*.parquet")) if reads.exists() else []
+    if not files:
+        raise DataError(f"{dataset_dir} has no interval reads")
+    lo, hi = [], []
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        i = md.schema.to_arrow_schema().names.index("ts")
+        for g in range(md.num_row_groups):
+            if md.row_group(g).num_rows == 0:
+                continue
+            st = md.row_group(g).column(i).statistics
+            if st is None or not st.has_min_max:
+                (a, b) = duckdb.connect().execute(
+                    f"SELECT min(ts), max(ts) FROM read_parquet('{f}', hive_partitioning=false)"
+                ).fetchone() or (None, None)
+                if a is not None:
+                    lo.append(pd.Timestamp(a))
+                    hi.append(pd.Timestamp(b))
+                break
+            lo.append(pd.Timestamp(st.min))
+            hi.append(pd.Timestamp(st.max))
+    if not lo:
+        raise DataError(f"{dataset_dir} has no interval reads")
+    utc = [
+        t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        for t in (min(lo), max(hi))
+    ]
+    return utc[0], utc[1]
+
+
+def _row_groups(pf: pq.ParquetFile, lo_us: int, hi_us: int, m_lo: str, m_hi: str) -> list[int]:
+    """Row groups whose ts and meter_id statistics overlap the wanted range (pushdown)."""
+    names = pf.schema_arrow.names
+    its, imid = names.index("ts"), names.index("meter_id")
+    keep = []
+    for i in range(pf.metadata.num_row_groups):
+        rg = pf.metadata.row_group(i)
+        st, sm = rg.column(its).statistics, rg.column(imid).statistics
+        if st is not None and st.has_min_max:
+            t0 = pd.Timestamp(st.min).value // 1000
+            t1 = pd.Timestamp(st.max).value // 1000
+            if t1 < lo_us or t0 >= hi_us:
+                continue
+        if sm is not None and sm.has_min_max and (str(sm.max) < m_lo or str(sm.min) > m_hi):
+            continue
+        keep.append(i)
+    return keep
+
+
+def _scan_file(
+    path: Path, meter_index: pd.Index, uh0: int, nh: int, lo_us: int, hi_us: int
+) -> list[tuple[np.ndarray, int, np.ndarray, np.ndarray]]:
+    """Hourly sums and reading counts of one file's wanted meters: [(rows, h0, sums, counts)].
+
+    Meter ids stay dictionary codes: the grid is built per dictionary entry with one
+    ``bincount`` and only then mapped to panel rows (unwanted meters dropped).
+    """
+    pf = pq.ParquetFile(path, read_dictionary=["meter_id"])
+    rgs = _row_groups(pf, lo_us, hi_us, str(meter_index.min()), str(meter_index.max()))
+    if not rgs:
+        return []
+    tbl = pf.read_row_groups(rgs, columns=["meter_id", "ts", "kwh"], use_threads=False)
+    out = []
+    for batch in tbl.to_batches():
+        mid = batch.column(0)
+        if not pa.types.is_dictionary(mid.type):
+            mid = mid.dictionary_encode()
+        lut = meter_index.get_indexer(mid.dictionary.to_pylist())
+        if not (lut >= 0).any():
+            continue
+        ts = batch.column(1).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        uh = (ts.to_numpy(zero_copy_only=False) - uh0 * HOUR_US) // HOUR_US
+        kwh_col = batch.column(2)
+        kwh = kwh_col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        code = mid.indices.to_numpy(zero_copy_only=False)
+        bad = kwh_col.null_count > 0 or mid.null_count > 0
+        h0, h1 = int(uh.min()), int(uh.max()) + 1
+        if bad or h0 < 0 or h1 > nh:  # rare: nulls, or reads outside the wanted hours
+            ok = (uh >= 0) & (uh < nh)
+            if kwh_col.null_count:
+                ok &= kwh_col.is_valid().to_numpy(zero_copy_only=False)
+            if mid.null_count:
+                ok &= mid.is_valid().to_numpy(zero_copy_only=False)
+            if not ok.any():
+                continue
+            uh, kwh, code = uh[ok], kwh[ok], code[ok]
+            h0, h1 = int(uh.min()), int(uh.max()) + 1
+        w, k = h1 - h0, len(lut)
+        flat = code.astype(np.int64) * w + (uh - h0)
+        sums = np.bincount(flat, weights=kwh, minlength=k * w).reshape(k, w)
+        counts = np.bincount(flat, minlength=k * w).reshape(k, w)
+        keep = np.flatnonzero(lut >= 0)
+        out.append((lut[keep], h0, sums[keep], counts[keep]))
+    return out
+
+
+def _hourly_grid(
+    dataset_dir: Path, meter_ids: list[str], lo: pd.Timestamp, hi: pd.Timestamp, threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(M, hours) sums and reading counts of ``meter_ids`` (sorted) over UTC hours lo .. hi.
+
+    A columnar scan with Arrow: only the meter_id, ts and kwh columns of the month partitions
+    and row groups that can hold the range; meter ids stay dictionary codes (a file holds a
+    few hundred meters), and each file's reads are summed to hours with one ``bincount``.
+    """
+    uh0 = int(lo.value // 1000 // HOUR_US)
+    nh = int((hi.value - lo.value) // 1000 // HOUR_US)
+    M = len(meter_ids)
+    sums = np.zeros((M, nh))
+    counts = np.zeros((M, nh), np.int16)  # readings per meter-hour (60 at most)
+    files = _files(dataset_dir, lo, hi)
+    if not files or M == 0:
+        return sums, counts
+    index = pd.Index(meter_ids)
+    lo_us, hi_us = lo.value // 1000, hi.value // 1000
+
+    def add(parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]]) -> None:
+        for rows, h0, s, c in parts:
+            h1 = h0 + s.shape[1]
+            r0 = int(rows[0])
+            if (np.diff(rows) == 1).all():  # a file holds a run of meters: add in place
+                sums[r0 : r0 + len(rows), h0:h1] += s
+                counts[r0 : r0 + len(rows), h0:h1] += c
+            else:
+                sums[rows, h0:h1] += s
+                counts[rows, h0:h1] += c
+
+    if threads <= 1:
+        for f in files:
+            add(_scan_file(f, index, uh0, nh, lo_us, hi_us))
+    else:  # Arrow decodes without the GIL: files in parallel, results added in order
+        with ThreadPoolExecutor(threads) as pool:
+            for res in pool.map(lambda f: _scan_file(f, index, uh0, nh, lo_us, hi_us), files):
+                add(res)
+    return sums, counts
+
+
+def _region_temps(
+    dataset_dir: Path,
+    regions: list[str],
+    lo: pd.Timestamp,
+    hi: pd.Timestamp,
+    threads: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(region index, UTC hour, mean temperature °C) rows of the weather table."""
+    empty = np.zeros(0, np.int64)
+    if not regions or not table_dir(dataset_dir, "weather").exists():
+        return empty, empty, np.zeros(0)
+    con = duckdb.connect(config={"threads": threads})
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("regs", pa.table({"region": pa.array(regions, pa.string())}))
+    w = con.execute(
+        f"""SELECT region, epoch_us(ts) // {HOUR_US} AS uh, avg(temperature_c) AS t
+            FROM {_glob(dataset_dir, "weather")}
+            WHERE ts >= ? AND ts < ? AND region IN (SELECT region FROM regs) GROUP BY ALL""",
+        [lo.to_pydatetime(), hi.to_pydatetime()],
+    ).fetchnumpy()
+    con.close()
+    r = pd.Index(regions).get_indexer(np.asarray(w["region"]).astype(str))
+    return r.astype(np.int64), np.asarray(w["uh"]).astype(np.int64), np.asarray(w["t"], float)
+
+
+def load_zone_panels(
+    dataset_dir: Path,
+    zones: pd.DataFrame,
+    first_day: dt.date,
+    last_day: dt.date,
+    *,
+    calendar: str = "none",
+    threads: int = 2,
+) -> dict[str, HourlyPanel]:
+    """One panel per time zone of ``zones`` (customer_id, region, tz), from ONE scan of reads.
+
+    Local days ``first_day`` .. ``last_day`` (inclusive) in each zone. An hour with fewer
+    readings than the customer's electric meters should give is NaN.
+    """
+    if last_day < first_day:
+        raise DataError(f"empty day range {first_day} .. {last_day}")
+    missing = {"customer_id", "region", "tz"} - set(zones.columns)
+    if missing:
+        raise DataError(f"zones lacks columns {sorted(missing)}")
+    n_days = (last_day - first_day).days + 1
+    # UTC range with a day of margin on each side for the zone offset
+    lo = pd.Timestamp(first_day - dt.timedelta(days=1), tz="UTC")
+    hi = pd.Timestamp(last_day + dt.timedelta(days=2), tz="UTC")
+    uh0 = int(lo.value // 1000 // HOUR_US)
+    nh = int((hi.value - lo.value) // 1000 // HOUR_US)
+    zones = zones.drop_duplicates("customer_id")
+    cust_all = pd.Index(sorted(set(zones.customer_id.astype(str))))
+    if not _files(dataset_dir, lo, hi):
+        raise DataError(f"no interval reads between {first_day} and {last_day} in {dataset_dir}")
+    con = duckdb.connect(config={"threads": threads})
+    con.register("want", pa.table({"customer_id": pa.array(cust_all.tolist(), pa.string())}))
+    meters = con.execute(
+        f"""SELECT meter_id, customer_id, 60.0 / interval_minutes AS per_h
+            FROM {_glob(dataset_dir, "meters")}
+            WHERE service_kind = 'electric' AND customer_id IN (SELECT customer_id FROM want)
+            ORDER BY meter_id"""
+    ).fetchdf()
+    con.close()
+    sums, counts = _hourly_grid(dataset_dir, meters.meter_id.tolist(), lo, hi, threads)
+    full = counts >= meters.per_h.to_numpy()[:, None]
+    del counts
+    m_cust = cust_all.get_indexer(meters.customer_id)
+    C = len(cust_all)
+    if len(meters) == C and (m_cust == np.arange(C)).all():  # one meter each: no regrouping
+        grid = sums
+        grid[~full] = np.nan
+    else:
+        grid = np.zeros((C, nh))
+        c_full = np.zeros((C, nh), np.int32)
+        np.add.at(grid, m_cust, sums)
+        np.add.at(c_full, m_cust, full.astype(np.int32))
+        c_meters = np.bincount(m_cust, minlength=C)[:, None]
+        grid[(c_full != c_meters) | (c_meters == 0)] = np.nan
+        del sums, c_full
+    del full
+    regions = sorted(zones["region"].dropna().astype(str).unique().tolist())
+    w_r, w_uh, w_t = _region_temps(dataset_dir, regions, lo, hi, threads)
+    first_ord = (first_day - dt.date(1970, 1, 1)).days
+    panels: dict[str, HourlyPanel] = {}
+    for tz, z in zones.groupby("tz", sort=True):
+        z = z.sort_values("customer_id")
+        rows = cust_all.get_indexer(z.customer_id.astype(str))
+        lh = local_hours(np.arange(uh0, uh0 + nh, dtype=np.int64), str(tz))
+        pos = lh - first_ord * 24  # local hour index in the panel
+        inside = np.flatnonzero((pos >= 0) & (pos < n_days * 24))
+        p_in = pos[inside]
+        if len(p_in) == n_days * 24 and (np.diff(p_in) == 1).all():  # no DST change: a slice
+            a = int(inside[0])
+            if len(rows) == C and (rows == np.arange(C)).all():
+                kwh = grid[:, a : a + n_days * 24].reshape(C, n_days, 24).copy()
+            else:
+                kwh = grid[rows, a : a + n_days * 24].reshape(len(rows), n_days, 24)
+        else:  # DST: a local hour missing (NaN) or doubled (the later UTC hour)
+            flat = np.full((len(rows), n_days * 24), np.nan)
+            flat[:, p_in] = grid[rows][:, inside]
+            kwh = flat.reshape(len(rows), n_days, 24)
+        zr = sorted(z["region"].dropna().astype(str).unique().tolist())
+        ridx = pd.Index(zr).get_indexer(z["region"])
+        temp = np.full((max(len(zr), 1), n_days, 24), np.nan)
+        if len(w_uh):
+            wl = local_hours(w_uh, str(tz))
+            wd = wl // 24 - first_ord
+            r = pd.Index(zr).get_indexer(np.asarray(regions, object)[w_r])
+            ok = (wd >= 0) & (wd < n_days) & (r >= 0)
+            temp[r[ok], wd[ok], wl[ok] % 24] = w_t[ok]
+        panels[str(tz)] = HourlyPanel(
+            customers=np.asarray(z.customer_id.astype(str).tolist(), dtype=object),
+            first_day=first_day,
+            kwh=kwh,
+            temp_c=temp,
+            region=ridx.astype(np.int64),
+            regions=zr,
+            day_off=holiday_days(first_day, n_days, calendar),
+            tz=str(tz),
+        )
+    return panels
+
+
 def load_panel(
     dataset_dir: Path,
     customers: list[str],
@@ -135,92 +413,14 @@ def load_panel(
     calendar: str = "none",
     threads: int = 2,
 ) -> HourlyPanel:
-    """Hourly kWh of ``customers`` for local days ``first_day`` .. ``last_day`` (inclusive)."""
-    if last_day < first_day:
-        raise DataError(f"empty day range {first_day} .. {last_day}")
-    n_days = (last_day - first_day).days + 1
-    cust = np.asarray(sorted(set(customers)), dtype=object)
-    # UTC range with a day of margin on each side for the zone offset
-    lo = pd.Timestamp(first_day - dt.timedelta(days=1), tz="UTC")
-    hi = pd.Timestamp(last_day + dt.timedelta(days=2), tz="UTC")
-    con = duckdb.connect(config={"threads": threads})
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    con.register("want", pa.table({"customer_id": pa.array(cust.tolist(), pa.string())}))
-    reads = table_dir(dataset_dir, "interval_reads")
-    if not reads.exists():
-        raise DataError(f"{dataset_dir} has no interval_reads")
-    months = pd.period_range(lo.tz_localize(None), hi.tz_localize(None), freq="M")
-    files = [str(p) for m in months for p in sorted((reads / f"month={m}").glob("*.parquet"))]
-    if not files:  # an unpartitioned layout: read everything and filter
-        files = [str(p) for p in sorted(reads.rglob("*.parquet"))]
-    if not files:
-        raise DataError(f"no interval reads between {first_day} and {last_day} in {dataset_dir}")
-    meters = con.execute(
-        f"""SELECT meter_id, customer_id, 60.0 / interval_minutes AS per_h
-            FROM {_glob(dataset_dir, "meters")}
-            WHERE service_kind = 'electric' AND customer_id IN (SELECT customer_id FROM want)
-            ORDER BY meter_id"""
-    ).fetchdf()
-    kwh = np.full((len(cust), n_days, 24), np.nan)
-    if len(meters):
-        # meter ids as an ENUM: the scan returns small integer codes, not strings to hash
-        con.register("mt", pa.table({"meter_id": pa.array(meters.meter_id.tolist(), pa.string())}))
-        con.execute("CREATE TYPE mid AS ENUM (SELECT meter_id FROM mt)")
-        res = con.execute(
-            f"""SELECT enum_code(try_cast(meter_id AS mid))::INTEGER AS code,
-                       epoch_us(ts) // {HOUR_US} AS uh, kwh
-                FROM read_parquet({files!r}, hive_partitioning=false)
-                WHERE ts >= ? AND ts < ? AND kwh IS NOT NULL
-                  AND try_cast(meter_id AS mid) IS NOT NULL""",
-            [lo.to_pydatetime(), hi.to_pydatetime()],
-        ).arrow()
-        tbl = res.read_all() if hasattr(res, "read_all") else res
-        uh0 = int(lo.value // 1000 // HOUR_US)
-        nh = int((hi.value - lo.value) // 1000 // HOUR_US)
-        code = tbl.column("code").to_numpy().astype(np.int64)
-        flat = code * nh + (tbl.column("uh").to_numpy().astype(np.int64) - uh0)
-        M = len(meters)
-        sums = np.bincount(flat, weights=tbl.column("kwh").to_numpy(), minlength=M * nh)
-        full = np.bincount(flat, minlength=M * nh) >= np.repeat(meters.per_h.to_numpy(), nh)
-        m_cust = pd.Index(cust).get_indexer(meters.customer_id)
-        cflat = np.repeat(m_cust * nh, nh) + np.tile(np.arange(nh), M)
-        c_sum = np.bincount(cflat, weights=sums, minlength=len(cust) * nh)
-        c_full = np.bincount(cflat, weights=full, minlength=len(cust) * nh)
-        c_meters = np.bincount(m_cust, minlength=len(cust))
-        ok_ch = (c_full == np.repeat(c_meters, nh)) & (np.repeat(c_meters, nh) > 0)
-        lh = local_hours(np.arange(uh0, uh0 + nh, dtype=np.int64), tz)
-        d = lh // 24 - (first_day - dt.date(1970, 1, 1)).days
-        inside = (d >= 0) & (d < n_days)
-        grid = np.where(ok_ch, c_sum, np.nan).reshape(len(cust), nh)
-        kwh[:, d[inside], lh[inside] % 24] = grid[:, inside]
-    zones = customer_zones(dataset_dir, cust.tolist())
-    regions = sorted(zones["region"].dropna().unique().tolist())
-    reg_of = dict(zip(zones["customer_id"], zones["region"], strict=True))
-    ridx = pd.Index(regions).get_indexer([reg_of.get(c) for c in cust])
-    temp = np.full((max(len(regions), 1), n_days, 24), np.nan)
-    if regions and table_dir(dataset_dir, "weather").exists():
-        con.register("regs", pa.table({"region": pa.array(regions, pa.string())}))
-        w = con.execute(
-            f"""SELECT region, epoch_us(ts) // {HOUR_US} AS uh, avg(temperature_c) AS t
-                FROM {_glob(dataset_dir, "weather")}
-                WHERE ts >= ? AND ts < ? AND region IN (SELECT region FROM regs) GROUP BY ALL""",
-            [lo.to_pydatetime(), hi.to_pydatetime()],
-        ).fetchnumpy()
-        if len(w["uh"]):
-            lh = local_hours(np.asarray(w["uh"]).astype(np.int64), tz)
-            d = lh // 24 - (first_day - dt.date(1970, 1, 1)).days
-            r = pd.Index(regions).get_indexer(np.asarray(w["region"]).astype(str))
-            ok = (d >= 0) & (d < n_days)
-            temp[r[ok], d[ok], lh[ok] % 24] = np.asarray(w["t"], float)[ok]
-    con.close()
-    return HourlyPanel(
-        customers=cust,
-        first_day=first_day,
-        kwh=kwh,
-        temp_c=temp,
-        region=ridx.astype(np.int64),
-        regions=regions,
-        day_off=holiday_days(first_day, n_days, calendar),
-        tz=tz,
+    """Hourly kWh of ``customers`` for local days ``first_day`` .. ``last_day`` (inclusive),
+    all on the local clock of ``tz``."""
+    cust = sorted(set(customers))
+    zones = customer_zones(dataset_dir, cust)
+    known = pd.DataFrame({"customer_id": cust}).merge(
+        zones[["customer_id", "region"]], on="customer_id", how="left"
     )
+    known["tz"] = tz
+    return load_zone_panels(
+        dataset_dir, known, first_day, last_day, calendar=calendar, threads=threads
+    )[tz]

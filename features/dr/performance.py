@@ -24,7 +24,7 @@ import pandas as pd
 from features.dr.baselines import METHODS, EventWindow, compute_baselines
 from features.dr.config import DRConfig
 from features.dr.events import event_days, local_window, read_events, read_participants, to_us
-from features.dr.panel import HOUR_US, HourlyPanel, customer_zones, load_panel, local_hours
+from features.dr.panel import HOUR_US, HourlyPanel, customer_zones, load_zone_panels, local_hours
 from wattwise.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -54,23 +54,23 @@ def load_panels(
     events: pd.DataFrame,
     participants: pd.DataFrame,
 ) -> dict[str, HourlyPanel]:
-    """One panel per time zone with the participants of ``events`` and enough history."""
+    """One panel per time zone with the participants of ``events`` and enough history.
+
+    One scan of the reads serves every zone: the days span the history every baseline needs
+    before the first event through the last event (in any zone).
+    """
     zones = customer_zones(dataset_dir, sorted(participants.customer_id.unique()))
-    panels: dict[str, HourlyPanel] = {}
-    for tz, z in zones.groupby("tz"):
-        custs = z.customer_id.tolist()
-        ev_ids = participants[participants.customer_id.isin(custs)].event_id.unique()
-        ev = events[events.event_id.isin(ev_ids)]
-        if ev.empty:
-            continue
-        lh = local_hours(to_us(ev["start"]) // HOUR_US, str(tz))
-        d0 = dt.date(1970, 1, 1) + dt.timedelta(days=int(lh.min() // 24))
-        d1 = dt.date(1970, 1, 1) + dt.timedelta(days=int(lh.max() // 24))
-        first = d0 - dt.timedelta(days=cfg.baselines.history_days + 1)
-        panels[str(tz)] = load_panel(
-            dataset_dir, custs, first, d1, str(tz), calendar=cfg.baselines.holidays
-        )
-    return panels
+    zones = zones[zones.customer_id.isin(participants.customer_id)]
+    if zones.empty or events.empty:
+        return {}
+    days = []
+    for tz in zones.tz.unique():
+        lh = local_hours(to_us(events["start"]) // HOUR_US, str(tz))
+        days += [int(lh.min() // 24), int(lh.max() // 24)]
+    d0 = dt.date(1970, 1, 1) + dt.timedelta(days=min(days))
+    d1 = dt.date(1970, 1, 1) + dt.timedelta(days=max(days))
+    first = d0 - dt.timedelta(days=cfg.baselines.history_days + 1)
+    return load_zone_panels(dataset_dir, zones, first, d1, calendar=cfg.baselines.holidays)
 
 
 def measure_events(

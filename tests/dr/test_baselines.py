@@ -120,3 +120,56 @@ def test_config_errors_name_the_field(tmp_path) -> None:  # type: ignore[no-unty
     bad.write_text("baselines: {adjustment_cap: -1}\n")
     with pytest.raises(ConfigError, match="adjustment_cap"):
         load_dr_config(bad)
+
+
+def _hot_world(seed: int = 3) -> tuple[HourlyPanel, int, np.ndarray, np.ndarray]:
+    """80 homes of different sizes and air-conditioning, 90 days of weather; some homes were
+    called on earlier hot days (load halved in 16-19, marked excluded). Returns the panel,
+    the event day (the hottest but one), the excluded days and the true event-hour load."""
+    rng = np.random.default_rng(seed)
+    C, D = 80, 90
+    daily = 22 + 7 * np.sin(np.arange(D) / 9.0) + rng.normal(0, 2.5, D)
+    temp = daily[:, None] + 6 * np.sin((np.arange(24) - 9) / 24 * 2 * np.pi)[None, :]
+    level = rng.uniform(0.4, 2.5, C)[:, None, None]
+    ac = rng.uniform(0.0, 0.12, C)[:, None, None]
+    shape = (0.6 + 0.4 * np.sin((np.arange(24) - 10) / 24 * 2 * np.pi))[None, None, :]
+    clean = level * (shape + ac * np.maximum(temp[None] - 24, 0))
+    kwh = clean * rng.lognormal(0, 0.08, (C, D, 24))
+    p = panel(kwh, temp)
+    weekdays = np.flatnonzero(~p.day_off)
+    hot = weekdays[np.argsort(-daily[weekdays])]
+    day = int(hot[hot >= 70][0])  # a hot weekday late enough for 60 days of history
+    excl = np.zeros((C, D), bool)
+    for d in hot[(hot < day)][:4]:  # earlier events: half the homes cut their load
+        who = rng.random(C) < 0.5
+        excl[who, d] = True
+        p.kwh[who, d, 16:19] *= 0.5
+    return p, day, excl, clean[:, day, 16:19]
+
+
+def test_pooled_lgbm_recovers_a_hot_day_better_than_mean_days() -> None:
+    p, day, excl, truth = _hot_world()
+    cfg = BaselineConfig(lgbm_rounds=80, lgbm_threads=1)
+    win = EventWindow(day, 16, 19)
+    got = compute_baselines(p, win, cfg, excl, methods=("lgbm", "caiso_10of10"))
+    # the naive baseline: each home's mean of its non-event weekdays at the event hours
+    prior = (~excl & ~p.day_off[None, :]) & (np.arange(p.n_days) < day)[None, :]
+    naive = np.nanmean(np.where(prior[:, :, None], p.kwh[:, :, 16:19], np.nan), axis=1)
+    err = {k: np.abs(v / truth - 1) for k, v in {"lgbm": got["lgbm"], "naive": naive}.items()}
+    bias = {k: v.sum() / truth.sum() - 1 for k, v in {"lgbm": got["lgbm"], "naive": naive}.items()}
+    assert np.isfinite(got["lgbm"]).all()
+    assert bias["naive"] < -0.1  # a hot day: mean days under-predict
+    assert abs(bias["lgbm"]) < 0.05  # the pooled model learned the temperature response
+    assert np.median(err["lgbm"]) < 0.5 * np.median(err["naive"])
+
+
+def test_pooled_lgbm_never_reads_excluded_days_and_caps_its_rows() -> None:
+    p, day, excl, truth = _hot_world(seed=4)
+    win = EventWindow(day, 16, 19)
+    cfg = BaselineConfig(lgbm_rounds=40, lgbm_threads=1, lgbm_max_rows=3000)
+    a = compute_baselines(p, win, cfg, excl, methods=("lgbm",))["lgbm"]
+    p.kwh[excl] = 40.0  # whatever happened on a home's event days
+    b = compute_baselines(p, win, cfg, excl, methods=("lgbm",))["lgbm"]
+    assert np.array_equal(a, b)
+    # 3,000 sampled rows of ~14,000 still give a sensible baseline
+    assert abs(a.sum() / truth.sum() - 1) < 0.1

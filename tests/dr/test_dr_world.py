@@ -122,6 +122,23 @@ def test_response_model_is_registered_and_plans_meet_targets(
     assert small.met and lower[-1] >= 0.5 * best
     assert len(lower) == 1 or lower[-2] < 0.5 * best  # the smallest such set
     assert huge.selected.expected_kw.is_monotonic_decreasing
+    # a second version is @challenger; the registry gates it as a regression model on the
+    # called test rows logged with it (lower RMSE wins, the rank correlation guards)
+    from training.config import load_model_config
+    from training.registry import gate, promote
+
+    cfg2 = load_response_config().model_copy(update={"estimator": {"n_estimators": 30}})
+    res2 = train_response(cfg2, cfg, mlflow_settings, dataset_dir=ds, trials=1, rows=rows)
+    assert res2.version == "2" and res2.alias == "challenger"
+    gate_cfg = load_model_config("dr_response").promotion
+    assert not gate_cfg.higher_is_better and gate_cfg.metric == "rmse"
+    pr = promote(mlflow_settings, "dr_response", gate_cfg)
+    assert (pr.candidate, pr.champion) == ("2", "1")
+    assert {"rmse", "mae", "r2", "spearman"} <= set(pr.candidate_metrics)
+    assert pr.candidate_metrics["rows"] == res2.metrics["test_rows"]
+    assert pr.moved == gate(pr.candidate_metrics, pr.champion_metrics, gate_cfg)[0]
+    assert pr.moved == (pr.candidate_metrics["rmse"] <= pr.champion_metrics["rmse"])
+    assert alias_version(client, "dr_response", "champion") == ("2" if pr.moved else "1")
 
 
 def test_cli_lists_the_dr_commands() -> None:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import field_validator
 
 from features.dr.config import DRConfig
 from training.config import ModelConfig, _Cfg
@@ -54,17 +53,11 @@ class RegressionMetric(_Cfg):
 
 
 class DRResponseConfig(ModelConfig):
-    """``configs/models/dr_response.yaml``: a ModelConfig for a regression spec."""
+    """``configs/models/dr_response.yaml``: a ModelConfig for the regression spec
+    ``dr_response`` (training/dr/spec.py, in training.spec.SPECS so the registry gates it)."""
 
     spec: Literal["dr_response"] = "dr_response"  # type: ignore[assignment]
     metric: RegressionMetric = RegressionMetric()  # type: ignore[assignment]
-
-    @field_validator("spec")
-    @classmethod
-    def _known_spec(cls, v: str) -> str:
-        """Overrides ModelConfig's check against training.spec.SPECS: this regression spec
-        trains through training/dr/response.py, not the binary pipeline."""
-        return v
 
 
 def load_response_config(path: Path | None = None) -> DRResponseConfig:
@@ -266,6 +259,11 @@ def train_response(
                 input_example=example,
                 pip_requirements=tracking.PIP_REQUIREMENTS,
             )
+            # the promotion gate re-scores candidate and champion on these called test rows
+            test_set = Path(tmp) / Path(registry.TEST_SET).name
+            keep = ["event_id", "customer_id", *feats, "reduction_kw"]
+            df.loc[cte, [c for c in keep if c in df.columns]].to_parquet(test_set, index=False)
+            mlflow.log_artifact(str(test_set), str(Path(registry.TEST_SET).parent))
         mv = mlflow.register_model(info.model_uri, cfg.model_name, tags={"wattwise.spec": cfg.spec})
         version = str(mv.version)
         run_id = run.info.run_id
