@@ -32,6 +32,9 @@ class SplitConfig(_Cfg):
     valid_snapshots: int = Field(1, ge=1)
     test_snapshots: int = Field(2, ge=1)
     customer_disjoint: bool = False
+    # training rows must have labels known before the first test snapshot: a snapshot's label
+    # ("leaves within 90 days") is only observed 90 days later (0: no embargo)
+    embargo_days: int = Field(0, ge=0, le=3650)
     test_share: float = Field(0.2, gt=0, lt=0.9)
     folds: int = Field(5, ge=2, le=20)
 

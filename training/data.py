@@ -92,6 +92,14 @@ def split(df: pd.DataFrame, y: np.ndarray, cfg: SplitConfig, seed: int) -> Split
         valid_from = snaps[-cfg.test_snapshots - cfg.valid_snapshots]
         ts = df["event_timestamp"].to_numpy()
         train, valid, test = ts < valid_from, (ts >= valid_from) & (ts < test_from), ts >= test_from
+        if cfg.embargo_days:
+            train &= ts <= test_from - np.timedelta64(cfg.embargo_days, "D")
+            if not train.any():
+                raise DataError(
+                    f"no training snapshot is {cfg.embargo_days} days before the first test "
+                    f"snapshot {pd.Timestamp(test_from):%Y-%m-%d}: the data is too short for "
+                    "this embargo"
+                )
         if cfg.customer_disjoint and "customer_id" in df:
             u = _hash_unit(df["customer_id"], seed)
             train &= u < 0.7
@@ -101,6 +109,11 @@ def split(df: pd.DataFrame, y: np.ndarray, cfg: SplitConfig, seed: int) -> Split
             f"time split: train < {pd.Timestamp(valid_from):%Y-%m-%d} ≤ valid < "
             f"{pd.Timestamp(test_from):%Y-%m-%d} ≤ test"
             + (" (customer-disjoint)" if cfg.customer_disjoint else "")
+            + (
+                f", training labels matured ({cfg.embargo_days} d embargo)"
+                if cfg.embargo_days
+                else ""
+            )
         )
         return Split(train, valid, test, desc)
     from sklearn.model_selection import train_test_split
