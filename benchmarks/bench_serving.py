@@ -430,6 +430,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             },
         ]
         rows.append(_predlog_row(tmp, frame, scorer.features))
+        rows.append(_reasons_row(scorer, frame))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
@@ -471,3 +472,33 @@ if __name__ == "__main__":
     else:
         for row in run(quick="--quick" in sys.argv):
             print(json.dumps(row))
+
+
+def _reasons_row(scorer: Any, frame: Any) -> dict[str, Any]:
+    """Cost of one customer's reason codes by each method, and how often they agree."""
+    from training.explain import agreement, shap_contributions
+
+    X = scorer.fast.frame_matrix(frame)
+    booster = scorer.bundle.booster
+    assert scorer.paths is not None
+    one = X[:1]
+    cost = {}
+    for name, fn in (
+        ("path", lambda: scorer.paths.contributions(booster, one)),
+        ("shap", lambda: shap_contributions(booster, one)),
+    ):
+        for _ in range(5):
+            fn()
+        t0 = time.process_time()
+        for _ in range(200):
+            fn()
+        cost[name] = (time.process_time() - t0) / 200 * 1e3
+    agree = agreement(scorer.paths.contributions(booster, X), shap_contributions(booster, X), 3)
+    return {
+        "benchmark": "churn reason codes for one customer: decision-path (the service default)",
+        "value": cost["path"],
+        "unit": "ms",
+        "better": "lower",
+        "notes": f"TreeSHAP {cost['shap']:.2f} ms; on {len(X)} customers path's first reason = "
+        f"SHAP's for {agree['top1']:.0%}, top-3 overlap {agree['topk_overlap']:.0%}; {_load()}",
+    }

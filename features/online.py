@@ -79,14 +79,18 @@ class OnlineReader:
         sql = self._sql.replace("{keys}", marks)
         args = ser * (sql.count("IN (" + marks + ")"))
         parse = Value.FromString
+        single = len(keys) == 1
         for ek, name, raw in self._con.execute(sql, args):
             v = parse(raw)
             kind = v.WhichOneof("val")
             # plain scalars decode as Feast decodes them; anything else goes through Feast
             if kind in _SCALARS:
-                out[name][index[ek]] = getattr(v, kind)
-            elif kind is not None and kind != "null_val":
-                out[name][index[ek]] = feast_value_type_to_python_type(v)
+                value = getattr(v, kind)
+            elif kind is None or kind == "null_val":
+                continue
+            else:
+                value = feast_value_type_to_python_type(v)
+            out[name][0 if single else index[ek]] = value
         return {str(self.join_key): list(keys), **out}
 
     def _key(self, key: str) -> bytes:

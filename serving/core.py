@@ -310,7 +310,7 @@ class ScoringCore:
         t0 = time.perf_counter()
         loaded = self.slots_get("churn")
         sc = loaded.scorer
-        kinds = {f: sc.fast.kind(f) for f in sc.features}
+        kinds = sc.fast.kinds
         ids, cols, errors, _ = self._features_for(
             "churn", sc.features, kinds, customer_ids, customers
         )
@@ -320,7 +320,9 @@ class ScoringCore:
             schemas.ChurnResult(customer_id=c, error=e) for c, e in zip(ids, errors, strict=True)
         ]
         if ok:
-            sub = {f: [cols[f][i] for i in ok] for f in sc.features}
+            sub = (
+                cols if len(ok) == len(ids) else {f: [cols[f][i] for i in ok] for f in sc.features}
+            )
             out = sc.score(
                 sub, len(ok), threads=self.threads(len(ok)), reasons=reasons, method=reason_method
             )
@@ -374,7 +376,7 @@ class ScoringCore:
                 raise RequestError(
                     422, f"programs[{i}]", f"unknown program {p!r}; known: {sc.programs}"
                 )
-        kinds = {f: sc.fast.kind(f) for f in sc.features}
+        kinds = sc.fast.kinds
         ids, cols, errors, _ = self._features_for(
             "propensity", sc.features, kinds, customer_ids, customers
         )
@@ -399,7 +401,9 @@ class ScoringCore:
             for c, e, r in zip(ids, errors, reasons, strict=True)
         ]
         if ok:
-            sub = {f: [cols[f][i] for i in ok] for f in sc.features}
+            sub = (
+                cols if len(ok) == len(ids) else {f: [cols[f][i] for i in ok] for f in sc.features}
+            )
             out = sc.score(sub, len(ok), progs, threads=self.threads(len(ok)))
             now = datetime.now(UTC)
             records = []

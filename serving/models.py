@@ -51,6 +51,7 @@ class FastMatrix:
         self.cat_maps = {
             c: {str(v): float(i) for i, v in enumerate(cats)} for c, cats in categories.items()
         }
+        self.kinds = {c: self.kind(c) for c in self.columns}
 
     def kind(self, name: str) -> str:
         return "categorical" if name in self.cat_maps else "numeric"

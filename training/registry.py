@@ -152,6 +152,11 @@ class Promotion:
     champion_metrics: dict[str, float] = field(default_factory=dict)
 
 
+# guard metrics where a larger value is a regression (errors, losses); every other guard
+# (ROC-AUC, PR-AUC, lift, Spearman, R²) regresses when it falls
+LOWER_IS_BETTER = frozenset({"brier", "ece", "mae", "rmse", "mse", "mape", "log_loss"})
+
+
 def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tuple[bool, str]:
     """Does the candidate beat the champion by the configured margin without regressions?"""
     c, h = cand[g.metric], champ[g.metric]
@@ -162,7 +167,7 @@ def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tupl
             f"{g.metric} {c:.4f} vs champion {h:.4f}: improvement {delta:+.4f} < required {g.min_delta}",
         )
     for m, allowed in g.guards.items():
-        worse = cand[m] - champ[m] if m in ("brier", "ece") else champ[m] - cand[m]
+        worse = cand[m] - champ[m] if m in LOWER_IS_BETTER else champ[m] - cand[m]
         if worse > allowed:
             return False, f"guard {m} regressed by {worse:.4f} > {allowed}"
     return True, f"{g.metric} {c:.4f} vs champion {h:.4f} (+{delta:.4f} ≥ {g.min_delta})"

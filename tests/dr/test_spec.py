@@ -56,3 +56,14 @@ def test_regression_metrics_are_right_and_refuse_empty_sets() -> None:
     assert regression_metrics(y, y[::-1].copy())["spearman"] == pytest.approx(-1.0)
     with pytest.raises(DataError, match="scorable rows"):
         regression_metrics(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
+def test_error_guards_regress_when_they_grow() -> None:
+    from training.config import GateConfig
+    from training.registry import gate
+
+    g = GateConfig(metric="spearman", higher_is_better=True, min_delta=0.0, guards={"mae": 0.01})
+    champ = {"spearman": 0.50, "mae": 0.40}
+    assert gate({"spearman": 0.55, "mae": 0.405}, champ, g)[0]  # mae up 0.005: allowed
+    ok, why = gate({"spearman": 0.55, "mae": 0.45}, champ, g)  # mae up 0.05: refused
+    assert not ok and "mae" in why
