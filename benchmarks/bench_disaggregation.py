@@ -1,7 +1,8 @@
 """Disaggregation speed (issue 7).
 
-Goals: inference for one customer-month at 30-minute resolution (1,488 readings through the
-registered pyfunc's bundle, the configured seq2point network) at most 10 ms on CPU; the
+Goals: inference for one customer-month at 30-minute resolution (1,488 readings with their
+timestamps through the registered pyfunc's bundle, the configured network with its time
+features and output floors) at most 10 ms on CPU; the
 test suite's training on a tiny set (the tiny world of tests/conftest.py, the network and
 search space of tests/disaggregation/conftest.py, 2 Optuna trials, MLflow logging and
 registration) at most 60 s. torch runs on one thread, as in the tests.
@@ -33,16 +34,20 @@ def _inference_ms(repeats: int) -> tuple[float, str]:
     X = rng.gamma(2.0, 400.0, (4, 2000)).astype(np.float32)
     Y = rng.gamma(1.0, 50.0, (4, 2000, len(cfg.appliances))).astype(np.float32)
     params = {**network_params(cfg, {}, 30), "epochs": 1, "steps_per_epoch": 1, "device": "cpu"}
-    est = NeuralDisaggregator(**params).fit(X, Y)
+    t_read = 1_719_792_000.0 + 1800.0 * np.arange(2000)
+    est = NeuralDisaggregator(**params).fit(X, Y, times=t_read)
+    est.fit_floors(X, Y, times=t_read)
     with tempfile.TemporaryDirectory() as d:
         meta = {
             "appliances": list(cfg.appliances),
             "input_column": "kwh",
             "to_watts": 2000.0,
             "interval_minutes": 30,
+            "time_features": list(est.time_features or []),
         }
         b = DisaggBundle(save_bundle(Path(d) / "b", est, meta), device="cpu")
-        frame = pd.DataFrame({"kwh": rng.gamma(2.0, 0.2, T)})
+        ts = pd.date_range("2024-07-01", periods=T, freq="30min", tz="UTC")
+        frame = pd.DataFrame({"ts": ts, "kwh": rng.gamma(2.0, 0.2, T)})
         for _ in range(5):
             b.predict_frame(frame)
         times, cpu = [], []
@@ -55,7 +60,7 @@ def _inference_ms(repeats: int) -> tuple[float, str]:
     note = (
         f"median of {repeats}; CPU time {statistics.median(cpu):.1f} ms; "
         f"{cfg.estimator.get('arch')} window {est.window}, channels {est.channels}, "
-        f"hidden {est.hidden}"
+        f"hidden {est.hidden}, time features {est.time_features}"
     )
     return statistics.median(times), note
 

@@ -16,6 +16,7 @@ from features.synth.generate import GenerateSummary
 from tests.disaggregation.conftest import TINY_NET, TINY_SPACE
 from training.disaggregation.config import load_disagg_config
 from training.disaggregation.prepare import prepare_synthetic
+from wattwise.errors import DataError
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -81,14 +82,33 @@ def test_train_register_predict_export_and_cli(
     assert res.tune.trials_total == 2
     assert history(mlflow_settings, "disaggregation")[0]["to"] == "1"
 
-    # the registered pyfunc: a window of kWh readings in, one series per appliance out
+    # the registered pyfunc: a window of kWh readings (and their times: the network reads
+    # the time of day) in, one series per appliance out
     model = mlflow.pyfunc.load_model("models:/disaggregation@champion")
-    window = pd.DataFrame({"kwh": np.r_[np.full(30, 0.3), np.full(18, 2.5)]})
-    out = model.predict(window)
+    assert tiny_cfg.estimator["time_features"]
+    kwh = np.r_[np.full(30, 0.3), np.full(18, 2.5)]
+    ts = pd.date_range("2024-07-01 06:00", periods=48, freq="30min")
+    out = model.predict(pd.DataFrame({"kwh": kwh, "ts": ts}))
     assert list(out.columns) == list(tiny_cfg.appliances) and len(out) == 48
     assert (out.to_numpy() >= 0).all()
     sig = model.metadata.get_input_schema()
-    assert sig is not None and sig.input_names() == ["kwh"]
+    assert sig is not None and sig.input_names() == ["kwh", "ts"]
+    # without a ts column, the first reading's time as a parameter gives the same answer
+    by_start = model.predict(pd.DataFrame({"kwh": kwh}), params={"start": "2024-07-01T06:00Z"})
+    np.testing.assert_allclose(by_start.to_numpy(), out.to_numpy(), rtol=1e-5)
+    # the answer depends on the clock: the same readings twelve hours later differ
+    later = model.predict(pd.DataFrame({"kwh": kwh, "ts": ts + pd.Timedelta(hours=12)}))
+    assert not np.allclose(later.to_numpy(), out.to_numpy())
+    with pytest.raises(DataError, match="ts"):
+        model.predict(pd.DataFrame({"kwh": kwh}))
+
+    # what the serving endpoint sends (customer_id, tz-aware ts, kwh) through its scorer
+    from serving.models import appliance_breakdown, load_pyfunc
+
+    scorer = load_pyfunc("models:/disaggregation@champion")
+    frame = pd.DataFrame({"customer_id": "C0", "ts": ts.tz_localize("UTC"), "kwh": kwh})
+    served = appliance_breakdown(scorer.predict(frame))
+    assert served == pytest.approx(out.sum().to_dict(), rel=1e-5)
 
     # a second training run becomes @challenger (and @champion only if it scores better)
     res2 = train_disaggregation(tiny_cfg, mlflow_settings, dataset_dir=ds, trials=2)

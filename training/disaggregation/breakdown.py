@@ -115,7 +115,7 @@ def predict_monthly(
 ) -> pd.DataFrame:
     """Monthly kWh per appliance for meters (all when ``None``), ``chunk`` meters at a time.
 
-    ``predict_w`` maps ``(n, T)`` W to ``(n, T, A)`` W.
+    ``predict_w(w, times)`` maps ``(n, T)`` W (and the reads' epoch seconds) to ``(n, T, A)`` W.
     """
     ids = meter_ids if meter_ids is not None else customer_meters(dataset_dir).meter_id.tolist()
     if not ids:
@@ -123,7 +123,7 @@ def predict_monthly(
     parts = []
     for i in range(0, len(ids), chunk):
         s = load_series(dataset_dir, ids[i : i + chunk], start, end)
-        pred = predict_w(fill_gaps(s.power_w))
+        pred = predict_w(fill_gaps(s.power_w), s.times_s)
         parts.append(monthly_from_predictions(s, pred, appliances, hot_mask(dataset_dir, s)))
     return pd.concat(parts, ignore_index=True)
 
@@ -162,7 +162,7 @@ def panel_breakdown_accuracy(dataset_dir: Path, cfg: Any, P: Any, est: Any) -> f
         series.interval_minutes,
         series.power_w[idx],
     )
-    pred = est.predict(fill_gaps(sub.power_w))
+    pred = est.predict(fill_gaps(sub.power_w), times=sub.times_s)
     mon = monthly_from_predictions(sub, pred, list(cfg.appliances))
     return float(np.mean(breakdown_vs_truth(dataset_dir, mon, list(cfg.appliances), monthly_truth)))
 

@@ -20,6 +20,9 @@ from wattwise.config import deep_merge, read_yaml, validate
 from wattwise.errors import ConfigError
 from wattwise.paths import configs_dir
 
+# cycles a network can read as input channels (sin/cos of the phase); see estimators.py
+TIME_FEATURES = ("day", "week")
+
 
 class _Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,7 +72,55 @@ class DisaggConfig(_Cfg):
             raise ValueError(f"on_thresholds_w names appliances not modelled: {sorted(unknown)}")
         if not self.appliances:
             raise ValueError("appliances must not be empty")
+        self._check_time_features()
+        self._check_loss_weights()
+        self._check_floors()
         return self
+
+    def _check_floors(self) -> None:
+        """``estimator.floor_candidates_w``: output floors (W) tried on the validation homes."""
+        fc = self.estimator.get("floor_candidates_w")
+        if fc is None:
+            return
+        if not isinstance(fc, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf")
+            for v in fc
+        ):
+            raise ValueError(
+                f"estimator.floor_candidates_w must be a list of numbers >= 0 (W), got {fc!r}"
+            )
+
+    def _check_time_features(self) -> None:
+        """``estimator.time_features``: cycles the network reads as sin/cos input channels."""
+        tf = self.estimator.get("time_features")
+        if tf is None:
+            return
+        if not isinstance(tf, list) or not all(isinstance(f, str) for f in tf):
+            raise ValueError(f"estimator.time_features must be a list of names, got {tf!r}")
+        bad = sorted(set(tf) - set(TIME_FEATURES))
+        if bad:
+            raise ValueError(
+                f"estimator.time_features: unknown {bad} (choose from {list(TIME_FEATURES)})"
+            )
+        if tf and self.data == "redd":
+            raise ValueError(
+                "estimator.time_features: REDD files give seconds from the recording's start, "
+                "not clock time; leave time_features empty for data: redd"
+            )
+
+    def _check_loss_weights(self) -> None:
+        """``estimator.loss_weights``: appliance → weight of its term in the training loss."""
+        lw = self.estimator.get("loss_weights")
+        if lw is None:
+            return
+        if not isinstance(lw, dict):
+            raise ValueError(f"estimator.loss_weights must map appliance to weight, got {lw!r}")
+        unknown = sorted(set(lw) - set(self.appliances))
+        if unknown:
+            raise ValueError(f"estimator.loss_weights names appliances not modelled: {unknown}")
+        for a, w in lw.items():
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
+                raise ValueError(f"estimator.loss_weights.{a} must be a number >= 0, got {w!r}")
 
     @property
     def model_name(self) -> str:

@@ -53,6 +53,12 @@ class Series:
         )
 
     @property
+    def times_s(self) -> np.ndarray:
+        """Interval starts as epoch seconds (UTC), ``(T,)`` float64: the networks' time input."""
+        step = self.interval_minutes * 60.0
+        return self.start_us / 1e6 + np.arange(self.n_steps, dtype=np.float64) * step
+
+    @property
     def kwh_per_w(self) -> float:
         """kWh in one interval per watt of mean power."""
         return self.interval_minutes / 60.0 / 1000.0

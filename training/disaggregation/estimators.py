@@ -3,6 +3,10 @@
 ``fit(X, Y)`` takes windows of aggregate load ``X`` of shape ``(n, T)`` and the appliance
 loads ``Y`` of shape ``(n, T, A)`` (NaN = unknown, masked out); ``predict(X)`` returns
 ``(n, T, A)``. Windows may have any length; units are whatever the caller uses (W here).
+``predict(X, times)`` takes the readings' epoch seconds (UTC) too: the networks can take
+sin/cos of the time of day and of the week as extra input channels (``time_features``),
+which is how they tell a pool pump on its morning timer from another 1 kW load; the other
+estimators ignore them.
 
 - :class:`MeanDisaggregator`: the mean of each appliance (the NILM "mean predictor").
 - :class:`CombinatorialOptimisation`: k-means power states per appliance (plus an "other"
@@ -65,7 +69,8 @@ class MeanDisaggregator(BaseEstimator):  # type: ignore[misc]
         self.mean_ = np.nan_to_num(np.nanmean(Yc.reshape(-1, Yc.shape[-1]), axis=0))
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+        """``times`` is accepted (and ignored) so that every estimator predicts alike."""
         Xc, _ = _check_xy(X)
         return np.broadcast_to(self.mean_, (*Xc.shape, self.mean_.size)).astype(np.float32)
 
@@ -119,7 +124,8 @@ class CombinatorialOptimisation(BaseEstimator):  # type: ignore[misc]
         self.totals_ = self.combos_.sum(1)
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+        """``times`` is accepted (and ignored) so that every estimator predicts alike."""
         Xc, _ = _check_xy(X)
         x = Xc.ravel()
         i = np.clip(np.searchsorted(self.totals_, x), 1, len(self.totals_) - 1)
@@ -136,6 +142,39 @@ class CombinatorialOptimisation(BaseEstimator):  # type: ignore[misc]
         }
 
 
+# cycles a network can take as input channels (sin and cos of the phase): pool pumps run on
+# timers, water heaters and EVs follow the household's day, laundry its week (the names are
+# the config's TIME_FEATURES)
+TIME_CYCLES = {"day": 86_400.0, "week": 7 * 86_400.0}
+
+
+def _check_times(times: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Epoch seconds ``(n, T)`` (a ``(T,)`` row is shared by all windows; datetime64 is
+    converted)."""
+    t = np.asarray(times)
+    if np.issubdtype(t.dtype, np.datetime64):
+        t = t.astype("datetime64[ns]").astype(np.int64) / 1e9
+    t = np.asarray(t, np.float64)
+    if t.ndim == 1 and t.shape[0] == shape[-1]:
+        t = np.broadcast_to(t, shape)
+    if t.shape != tuple(shape):
+        raise ValueError(f"times must be (windows, readings) {tuple(shape)}, got {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError("times must be finite (epoch seconds of every reading)")
+    return t
+
+
+def time_channels(times: np.ndarray, features: list[str] | tuple[str, ...]) -> np.ndarray:
+    """``(n, T)`` epoch seconds (UTC) → ``(n, T, 2·F)`` float32: sin and cos of the phase of
+    each named cycle (``day``: time of day, ``week``: time of week)."""
+    out = []
+    for f in features:
+        period = TIME_CYCLES[f]
+        ph = (2 * np.pi / period) * np.mod(times, period)
+        out += [np.sin(ph), np.cos(ph)]
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
 def _device(name: str = "auto") -> Any:
     import torch
 
@@ -144,7 +183,9 @@ def _device(name: str = "auto") -> Any:
     return torch.device(name)
 
 
-def _build_net(arch: str, window: int, channels: int, hidden: int, n_out: int) -> Any:
+def _build_net(
+    arch: str, window: int, channels: int, hidden: int, n_out: int, n_in: int = 1
+) -> Any:
     import torch
     from torch import nn
 
@@ -156,7 +197,7 @@ def _build_net(arch: str, window: int, channels: int, hidden: int, n_out: int) -
             kernels = (10, 8, 6, 5, 5) if window >= 61 else (5, 4, 3, 3, 3)
             widths = [channels, channels, channels * 4 // 3, channels * 5 // 3, channels * 5 // 3]
             layers: list[nn.Module] = []
-            c_in = 1
+            c_in = n_in
             for w, k in zip(widths, kernels, strict=True):
                 layers += [nn.Conv1d(c_in, w, k), nn.ReLU()]
                 c_in = w
@@ -173,7 +214,7 @@ def _build_net(arch: str, window: int, channels: int, hidden: int, n_out: int) -
 
         def __init__(self) -> None:
             super().__init__()
-            self.inp = nn.Conv1d(1, channels, 1)
+            self.inp = nn.Conv1d(n_in, channels, 1)
             dil, rf = [], 1
             d = 1
             while rf + 2 * d <= window:
@@ -233,6 +274,9 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
         seed: int = 0,
         device: str = "auto",
         max_seconds: float | None = None,
+        time_features: list[str] | None = None,
+        loss_weights: dict[str, float] | None = None,
+        floor_candidates_w: list[float] | None = None,
     ) -> None:
         self.appliances = appliances
         self.arch = arch
@@ -250,14 +294,57 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
         self.seed = seed
         self.device = device
         self.max_seconds = max_seconds
+        self.time_features = time_features
+        self.loss_weights = loss_weights
+        self.floor_candidates_w = floor_candidates_w
 
     @property
     def _w(self) -> int:
         return int(self.window) | 1  # odd: the output is the window's midpoint
 
+    @property
+    def _n_in(self) -> int:
+        return 1 + 2 * len(self.time_features or ())
+
     def _pad(self, Xn: np.ndarray) -> np.ndarray:
         h = self._w // 2
         return np.pad(Xn, ((0, 0), (h, h)), mode="edge")
+
+    def _inputs(self, Xc: np.ndarray, times: np.ndarray | None) -> np.ndarray:
+        """Network input ``(n, T + window - 1, channels)``: the scaled aggregate, edge-padded,
+        then sin/cos of each configured cycle at every reading's time (extrapolated into the
+        padding along the window's own step)."""
+        x = self._pad((Xc - self.x_mean_) / self.x_std_).astype(np.float32)[..., None]
+        if not self.time_features:
+            return x
+        if times is None:
+            raise ValueError(
+                f"this network uses time features {list(self.time_features)}: pass `times` "
+                "(epoch seconds, UTC, of every reading)"
+            )
+        t = _check_times(times, Xc.shape)
+        n, T = t.shape
+        step = (t[:, -1:] - t[:, :1]) / (T - 1) if T > 1 else np.full((n, 1), self.step_seconds_)
+        h = self._w // 2
+        k = np.arange(1, h + 1, dtype=np.float64)[None, :]
+        tp = np.concatenate([t[:, :1] - step * k[:, ::-1], t, t[:, -1:] + step * k], axis=1)
+        feats = time_channels(tp, self.time_features)  # (n, Tpad, 2F)
+        return np.concatenate([x, feats], axis=-1)
+
+    def _weights(self, A: int) -> np.ndarray:
+        """Per-appliance loss weights (1 for appliances the config does not name)."""
+        w = np.ones(A, np.float32)
+        if not self.loss_weights:
+            return w
+        names = list(self.appliances or [])
+        unknown = sorted(set(self.loss_weights) - set(names))
+        if unknown:
+            raise ValueError(f"loss_weights names appliances not modelled: {unknown}")
+        for a, v in self.loss_weights.items():
+            if not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"loss weight of {a!r} must be finite and >= 0, got {v}")
+            w[names.index(a)] = v
+        return w
 
     def fit(
         self,
@@ -266,15 +353,23 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
         X_valid: np.ndarray | None = None,
         valid_score: ValidScore | None = None,
         report: Report | None = None,
+        times: np.ndarray | None = None,
+        times_valid: np.ndarray | None = None,
     ) -> NeuralDisaggregator:
         """Train on random crops; keep the weights with the best ``valid_score`` (higher is
-        better; default: negative MSE on the last 10 % of the training windows' crops)."""
+        better; default: the negative training loss of the epoch's last batch).
+
+        ``times`` (epoch seconds of every reading, ``(n, T)`` or ``(T,)``) is needed when
+        ``time_features`` is set, and ``times_valid`` likewise for ``X_valid``."""
         import torch
 
         Xc, Yc = _check_xy(X, Y)
         assert Yc is not None
         if self.loss not in ("mse", "l1"):
             raise ValueError(f"loss must be mse or l1, got {self.loss!r}")
+        unknown_tf = sorted(set(self.time_features or ()) - set(TIME_CYCLES))
+        if unknown_tf:
+            raise ValueError(f"unknown time_features {unknown_tf} (have {sorted(TIME_CYCLES)})")
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         dev = _device(self.device)
@@ -283,11 +378,22 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
         self.x_std_ = float(np.std(Xc)) or 1.0
         self.y_scale_ = np.nan_to_num(np.nanstd(Yc.reshape(-1, A), axis=0), nan=1.0)
         self.y_scale_ = np.where(self.y_scale_ > 0, self.y_scale_, 1.0).astype(np.float32)
-        Xp = self._pad((Xc - self.x_mean_) / self.x_std_).astype(np.float32)
+        self.step_seconds_ = 0.0
+        self.floor_w_ = np.zeros(A, np.float32)  # none until fit_floors
+        if self.time_features:
+            if times is None:
+                raise ValueError(
+                    f"time_features {list(self.time_features)} need `times` (epoch seconds)"
+                )
+            t = _check_times(times, Xc.shape)
+            d = np.diff(t, axis=1)
+            self.step_seconds_ = float(np.median(d)) if d.size else 0.0
+        Xp = self._inputs(Xc, times)
         Yn = (Yc / self.y_scale_).astype(np.float32)
         n, T = Xc.shape
         L = int(min(self.crop, T))
-        net = _build_net(self.arch, self._w, self.channels, self.hidden, A).to(dev)
+        net = _build_net(self.arch, self._w, self.channels, self.hidden, A, self._n_in).to(dev)
+        w_app = torch.from_numpy(self._weights(A))[None, :, None].to(dev)
         self.net_ = net
         opt = torch.optim.Adam(
             net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
@@ -304,7 +410,7 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
             for _ in range(self.steps_per_epoch):
                 rows = rng.integers(0, n, self.batch_size)
                 starts = rng.integers(0, T - L + 1, self.batch_size)
-                xb = Xt[rows[:, None], starts[:, None] + idx_w[None, :]].unsqueeze(1).to(dev)
+                xb = Xt[rows[:, None], starts[:, None] + idx_w[None, :]].transpose(1, 2).to(dev)
                 yb = Yt[
                     rows[:, None, None],
                     torch.arange(A)[None, :, None],
@@ -313,14 +419,14 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
                 mask = torch.isfinite(yb)
                 pred = net(xb)
                 diff = pred - torch.nan_to_num(yb)
-                per = diff.abs() if self.loss == "l1" else diff**2
+                per = (diff.abs() if self.loss == "l1" else diff**2) * w_app
                 loss = (per * mask).sum() / mask.sum().clamp(min=1)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 step += 1
             if valid_score is not None and X_valid is not None:
-                score = valid_score(self.predict(X_valid))
+                score = valid_score(self.predict(X_valid, times=times_valid))
             else:
                 score = -float(loss.detach().cpu())
             self.history_.append(score)
@@ -342,21 +448,52 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
         self.epochs_run_ = len(self.history_)
         return self
 
-    def predict(self, X: np.ndarray, batch: int = 64) -> np.ndarray:
+    def predict(
+        self, X: np.ndarray, times: np.ndarray | None = None, batch: int = 64
+    ) -> np.ndarray:
+        """``(n, T, A)`` appliance loads; ``times`` as in :meth:`fit` when the network uses
+        time features (ignored otherwise)."""
         import torch
 
         Xc, _ = _check_xy(X)
         net = self.net_
         net.eval()
         dev = next(net.parameters()).device
-        Xp = self._pad((Xc - self.x_mean_) / self.x_std_).astype(np.float32)
+        Xp = np.ascontiguousarray(self._inputs(Xc, times).transpose(0, 2, 1))
         outs = []
         with torch.inference_mode():
             for i in range(0, len(Xp), batch):
-                xb = torch.from_numpy(Xp[i : i + batch]).unsqueeze(1).to(dev)
+                xb = torch.from_numpy(Xp[i : i + batch]).to(dev)
                 outs.append(net(xb).cpu().numpy())
-        out = np.concatenate(outs).transpose(0, 2, 1) * self.y_scale_
-        return np.maximum(out, 0).astype(np.float32)
+        out = np.maximum(np.concatenate(outs).transpose(0, 2, 1) * self.y_scale_, 0)
+        return np.where(out < self.floor_w_, 0, out).astype(np.float32)
+
+    def fit_floors(
+        self, X: np.ndarray, Y: np.ndarray, times: np.ndarray | None = None
+    ) -> NeuralDisaggregator:
+        """Per appliance, the output below which the prediction is set to zero: the candidate
+        of ``floor_candidates_w`` (0 is always one) with the lowest MAE on ``(X, Y)``, which
+        should be held-out homes (validation). A network trained on few owners leaves a faint
+        load on every home (a pool pump's 20 W where there is no pool); the floor is NILM's
+        on-power clipping, fitted rather than guessed."""
+        Xc, Yc = _check_xy(X, Y)
+        assert Yc is not None
+        A = Yc.shape[-1]
+        self.floor_w_ = np.zeros(A, np.float32)
+        raw = self.predict(Xc, times=times)
+        cands = np.unique(np.r_[0.0, np.asarray(self.floor_candidates_w or [], np.float64)])
+        if (cands < 0).any() or not np.isfinite(cands).all():
+            raise ValueError(f"floor_candidates_w must be finite and >= 0, got {cands.tolist()}")
+        ok = np.isfinite(Yc)
+        y0 = np.nan_to_num(Yc)
+        for j in range(A):
+            m = ok[..., j]
+            if not m.any():
+                continue
+            p, t = raw[..., j][m], y0[..., j][m]
+            err = [np.abs(np.where(p < c, 0, p) - t).mean() for c in cands]
+            self.floor_w_[j] = cands[int(np.argmin(err))]  # ties: the smallest floor
+        return self
 
     # persistence without pickle: parameters and scalers as JSON, weights as a torch state
     def to_dict(self) -> dict[str, Any]:
@@ -366,6 +503,8 @@ class NeuralDisaggregator(BaseEstimator):  # type: ignore[misc]
             "x_mean_": self.x_mean_,
             "x_std_": self.x_std_,
             "y_scale_": self.y_scale_.tolist(),
+            "step_seconds_": self.step_seconds_,
+            "floor_w_": self.floor_w_.tolist(),
         }
 
     def save(self, path: Path) -> None:
@@ -402,7 +541,9 @@ def load_estimator(path: Path, device: str = "auto") -> Any:
     est = NeuralDisaggregator(**params)
     est.x_mean_, est.x_std_ = float(meta["x_mean_"]), float(meta["x_std_"])
     est.y_scale_ = np.asarray(meta["y_scale_"], np.float32)
-    net = _build_net(est.arch, est._w, est.channels, est.hidden, len(est.y_scale_))
+    est.step_seconds_ = float(meta.get("step_seconds_", 0.0))
+    est.floor_w_ = np.asarray(meta.get("floor_w_", np.zeros(len(est.y_scale_))), np.float32)
+    net = _build_net(est.arch, est._w, est.channels, est.hidden, len(est.y_scale_), est._n_in)
     state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     est.net_ = net.to(_device(device))

@@ -33,6 +33,9 @@ class Prepared:
     interval_minutes: float = 30.0
     description: str = ""
     series: Series | None = None  # synthetic: the panel's grid (for monthly sums)
+    # epoch seconds (UTC) of every reading, shared by all windows of a split (the synthetic
+    # panel's common grid); None where absolute time is unknown (REDD's relative seconds)
+    times: np.ndarray | None = None
 
     def fingerprint(self) -> str:
         """Content hash of inputs and targets (keys the Optuna study)."""
@@ -86,6 +89,7 @@ def prepare_synthetic(
         f"homes: {len(ids['train'])} train / {len(ids['valid'])} valid / {len(ids['test'])} "
         f"test (unseen), {series.n_steps} intervals of {series.interval_minutes} min",
         series,
+        series.times_s,
     )
 
 

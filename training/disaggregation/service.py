@@ -52,10 +52,11 @@ def load_bundle(settings: Settings, model: str, version: str = "champion") -> Di
 
 
 def _predict_w(bundle: DisaggBundle, data_interval: int) -> Any:
-    """W → W prediction at the model's interval; reads at a finer interval are averaged."""
+    """``(w, times) → prediction`` in W at the model's interval; reads at a finer interval are
+    averaged (each group timed by its first read). ``times``: epoch seconds of the reads."""
     model_interval = int(round(float(bundle.meta.get("interval_minutes", data_interval))))
     if model_interval == data_interval:
-        return lambda w: bundle.est.predict(w)
+        return lambda w, times=None: bundle.est.predict(w, times=times)
     if model_interval % data_interval:
         raise DataError(
             f"the model works on {model_interval}-min reads; this dataset has {data_interval}-min"
@@ -63,11 +64,12 @@ def _predict_w(bundle: DisaggBundle, data_interval: int) -> Any:
         )
     k = model_interval // data_interval
 
-    def predict(w: np.ndarray) -> np.ndarray:
+    def predict(w: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
         n, T = w.shape
         pad = (-T) % k
         wp = np.pad(w, ((0, 0), (0, pad)), mode="edge").reshape(n, -1, k).mean(-1)
-        return np.repeat(bundle.est.predict(wp), k, axis=1)[:, :T]
+        tp = None if times is None else np.asarray(times, np.float64)[..., ::k]
+        return np.repeat(bundle.est.predict(wp, times=tp), k, axis=1)[:, :T]
 
     return predict
 
@@ -117,7 +119,7 @@ def customer_breakdown(
     inside = (s.ts >= start) & (s.ts < end)
     if not np.isfinite(s.power_w[0, inside]).any():
         raise DataError(f"customer {customer_id!r} has no reads in {month}")
-    pred = _predict_w(b, interval)(fill_gaps(s.power_w))
+    pred = _predict_w(b, interval)(fill_gaps(s.power_w), s.times_s)
     sub = Series(s.meter_ids, int(start.value // 1000), s.interval_minutes, s.power_w[:, inside])
     mon = monthly_from_predictions(sub, pred[:, inside], b.appliances)
     sh = shares(mon, b.appliances).iloc[0]
@@ -168,7 +170,8 @@ def disaggregate_redd_file(
     b = bundle or load_bundle(settings, model, version)
     resample = int(b.meta.get("resample_seconds", 60))
     raw, house = read_redd_csv(input_file, resample)
-    pred = b.est.predict(fill_gaps(house.aggregate_w[None, :]))[0]  # (bins, A) W
+    # REDD files carry seconds from the recording's start, not clock time: no time input
+    pred = b.predict_array(fill_gaps(house.aggregate_w[None, :]) / b.to_watts)[0] * b.to_watts
     t = raw["t_seconds"].to_numpy(np.int64)
     bins = (t - t.min()) // resample
     res = pd.DataFrame({"t_seconds": t})

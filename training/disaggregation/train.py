@@ -101,6 +101,19 @@ def network_params(
     return kw
 
 
+def config_key(cfg: DisaggConfig) -> str:
+    """A short hash of what a trial's fit depends on besides the data."""
+    import hashlib
+
+    spec = {
+        "estimator": cfg.estimator,
+        "search_space": {k: v.model_dump() for k, v in cfg.search_space.items()},
+        "appliances": cfg.appliances,
+        "seed": cfg.seed,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
 def reference_models(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
     """The mean baseline and the classical method, fitted on the training split."""
     return {
@@ -134,14 +147,29 @@ def fit_network(
     if max_seconds is not None:
         kw["max_seconds"] = max_seconds
     est = NeuralDisaggregator(**kw)
-    return est.fit(P.X["train"], P.Y["train"], X_valid=Xv, valid_score=valid_score, report=report)
+    est.fit(
+        P.X["train"],
+        P.Y["train"],
+        X_valid=Xv,
+        valid_score=valid_score,
+        report=report,
+        times=P.times,
+        times_valid=P.times,
+    )
+    if est.floor_candidates_w:  # on every validation home: the floors are about rare owners
+        est.fit_floors(P.X["valid"], P.Y["valid"], P.times)
+        log.info(
+            "output floors (W): %s", dict(zip(P.appliances, est.floor_w_.tolist(), strict=True))
+        )
+    return est
 
 
 def evaluate(cfg: DisaggConfig, P: Prepared, models: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """Per-appliance test metrics of each model, with MAE relative to the mean baseline."""
     out = {}
     for name, est in models.items():
-        m = all_metrics(P.Y["test"], est.predict(P.X["test"]), P.appliances, cfg.on_thresholds_w)
+        pred = est.predict(P.X["test"], times=P.times)
+        m = all_metrics(P.Y["test"], pred, P.appliances, cfg.on_thresholds_w)
         out[name] = m
     base = out["mean"]["mae"]
     for m in out.values():
@@ -177,7 +205,9 @@ def train_disaggregation(
     client = tracking.setup(settings)
     tracking.experiment(settings, EXPERIMENT if cfg.data == "synthetic" else cfg.name)
     fp = P.fingerprint()
-    study_name = f"{cfg.name}-{ds.name}-{fp}"
+    # the study is keyed by the data and by what its trials fit (a changed network config,
+    # time features say, starts a new study rather than reusing incomparable trials)
+    study_name = f"{cfg.name}-{ds.name}-{fp}-{config_key(cfg)}"
     refs = reference_models(cfg, P)
 
     with mlflow.start_run(run_name=f"{cfg.name}-{fp[:8]}") as parent:
@@ -249,6 +279,11 @@ def train_disaggregation(
         test_skill = float(1 - metrics["network"]["mae_vs_mean"].mean())
         mlflow.log_metric("test_skill", test_skill)
         mlflow.log_params({f"best_{k}": v for k, v in tres.best_params.items()})
+        floors = getattr(best, "floor_w_", None)
+        if floors is not None and best.floor_candidates_w:
+            mlflow.log_params(
+                {f"floor_w_{a}": float(v) for a, v in zip(P.appliances, floors, strict=True)}
+            )
         breakdown: dict[str, float] = {}
         if cfg.data == "synthetic" and P.series is not None:
             from training.disaggregation.breakdown import panel_breakdown_accuracy
@@ -274,7 +309,14 @@ def train_disaggregation(
     )
 
 
-def bundle_meta(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
+def bundle_meta(cfg: DisaggConfig, P: Prepared, est: Any = None) -> dict[str, Any]:
+    """What a bundle's user needs besides the network: input column, units, time input."""
+    meta = _bundle_meta(cfg, P)
+    meta["time_features"] = list(getattr(est, "time_features", None) or [])
+    return meta
+
+
+def _bundle_meta(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
     if cfg.data == "redd":
         return {
             "appliances": list(cfg.appliances),
@@ -304,10 +346,16 @@ def _log_and_register(
     import mlflow
     from mlflow.models import infer_signature
 
-    from training.disaggregation.pyfunc import DisaggBundle, DisaggModel, save_bundle
+    from training.disaggregation.pyfunc import (
+        START,
+        TS,
+        DisaggBundle,
+        DisaggModel,
+        save_bundle,
+    )
     from training.tracking import PIP_REQUIREMENTS
 
-    meta = bundle_meta(cfg, P)
+    meta = bundle_meta(cfg, P, est)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "eval").mkdir()
@@ -319,8 +367,13 @@ def _log_and_register(
         n_ex = int(min(P.X["test"].shape[1], 96))
         x = np.nan_to_num(P.X["test"][0, :n_ex]) / meta["to_watts"]
         example = pd.DataFrame({meta["input_column"]: x.astype(np.float64)})
+        params: dict[str, str] | None = None
+        if meta.get("time_features"):  # the readings' times are an input too (naive UTC)
+            assert P.times is not None
+            example[TS] = pd.to_datetime(P.times[:n_ex], unit="s")
+            params = {START: ""}  # or, without a ts column, the first reading's time
         out = DisaggBundle(bundle, device="cpu").predict_frame(example)
-        signature = infer_signature(example, out)
+        signature = _optional_ts(infer_signature(example, out, params=params))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=DisaggModel(),
@@ -338,6 +391,20 @@ def _log_and_register(
         cfg.model_name, mv.version, "test_skill", f"{test_skill:.4f}"
     )
     return str(mv.version)
+
+
+def _optional_ts(signature: Any) -> Any:
+    """The signature with the ``ts`` column optional (``start`` can stand in for it)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    from training.disaggregation.pyfunc import TS
+
+    cols = [
+        ColSpec(c.type, c.name, required=False) if c.name == TS else c
+        for c in signature.inputs.inputs
+    ]
+    return ModelSignature(Schema(cols), signature.outputs, signature.params)
 
 
 def _torch_version() -> str:
@@ -369,7 +436,7 @@ def _set_aliases(
         old = DisaggBundle(Path(path))
         if old.appliances != list(cfg.appliances):
             return [CHALLENGER]
-        pred = old.predict_array(P.X["test"] / old.to_watts) * old.to_watts
+        pred = old.predict_array(P.X["test"] / old.to_watts, times=P.times) * old.to_watts
         base = MeanDisaggregator().fit(P.X["train"], P.Y["train"]).predict(P.X["test"])
         mb = all_metrics(P.Y["test"], base, P.appliances, cfg.on_thresholds_w)["mae"].to_dict()
         mc = all_metrics(P.Y["test"], pred, P.appliances, cfg.on_thresholds_w)["mae"].to_dict()
