@@ -155,9 +155,14 @@ def validate_cmd(
     ),
     customers: int = typer.Option(1000, help="Customers per world."),
     t0: str = typer.Option("2024-07-01", help="Scenario start (the shifted weeks follow it)."),
-    parts: int = typer.Option(2, help="Disjoint customer groups per week (windows per week)."),
+    parts: int = typer.Option(
+        1, help="Disjoint customer groups per week (windows per week; 1: all the week's traffic)."
+    ),
     margin: float = typer.Option(
         1.25, help="Calibrated threshold = margin x largest normal score."
+    ),
+    usage_margin: float | None = typer.Option(
+        None, help="Margin of the usage-view limits (default: --margin)."
     ),
     workdir: Path = typer.Option(Path("/tmp/wattwise-drift-validation"), help="Worlds (cached)."),
     out: Path = typer.Option(Path("reports/drift_validation.json"), help="Per-window results."),
@@ -180,6 +185,7 @@ def validate_cmd(
         t0=date.fromisoformat(t0),
         parts=parts,
         margin=margin,
+        usage_margin=usage_margin,
     )
     typer.echo(res.render())
     typer.echo(f"windows: {write_result(res, out)}")

@@ -58,6 +58,9 @@ class DriftConfig(_Cfg):
         20_000, ge=100, description="rows of the window the stat tests use (seeded sample)"
     )
     min_rows: int = Field(100, ge=1, description="fewer logged rows: status 'insufficient'")
+    html_max_columns: int = Field(
+        25, ge=0, description="columns drawn in the HTML, drifted first (0: all; JSON has all)"
+    )
     seed: int = 0
 
 
@@ -77,6 +80,42 @@ class QualityConfig(_Cfg):
     per_column_missing_increase: dict[str, float] = Field(
         default_factory=dict, description="column -> its own missing_increase"
     )
+    min_features: int = Field(
+        1, ge=1, description="alert when at least this many features pass a quality limit"
+    )
+
+
+class UsageConfig(_Cfg):
+    """The usage view (``serving/monitoring/usage.py``): the window's interval reads against
+    the same customers' previous windows (a rolling, same-season reference)."""
+
+    dataset: Path | None = Field(
+        None, description="dataset with interval_reads and meters (None: usage view skipped)"
+    )
+    baseline: int = Field(8, ge=1, le=52, description="previous windows used as the reference")
+    level_rise: float = Field(0.10, gt=0, description="alert: median usage ratio above 1 + this")
+    level_fall: float = Field(0.25, gt=0, lt=1, description="alert: median ratio below 1 - this")
+    jump_factor: float = Field(3.0, gt=1, description="a customer's level changed this many times")
+    jump_share_max: float = Field(0.005, ge=0, le=1, description="alert: share of jumped meters")
+    high_kw: float = Field(6.0, gt=0, description="power of a high evening read (kW)")
+    high_intervals: int = Field(3, ge=1, description="high evening reads that make a new load")
+    evening_hours: tuple[int, int] = (17, 2)
+    new_high_share_max: float = Field(
+        0.005, ge=0, le=1, description="alert: share of customers with a new high evening load"
+    )
+    missing_increase: float = Field(
+        0.05, ge=0, le=1, description="alert: missing share of expected reads up by this"
+    )
+    min_customers: int = Field(50, ge=1, description="fewer customers in both: no usage check")
+    min_flagged: int = Field(3, ge=1, description="count rules need at least this many customers")
+    threads: int = Field(2, ge=1, le=64)
+
+    @field_validator("evening_hours")
+    @classmethod
+    def _hours(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not all(0 <= h <= 23 for h in v) or v[0] == v[1]:
+            raise ValueError("two different hours 0-23, e.g. [17, 2]")
+        return v
 
 
 class SegmentConfig(_Cfg):
@@ -138,6 +177,7 @@ class MonitoringConfig(_Cfg):
     predlog_root: Path | None = Field(None, description="None: <data_dir>/predlog")
     drift: DriftConfig = DriftConfig()
     quality: QualityConfig = QualityConfig()
+    usage: UsageConfig = UsageConfig()
     segments: SegmentConfig = SegmentConfig()
     performance: PerformanceConfig = PerformanceConfig()
     alerts: AlertConfig = AlertConfig()

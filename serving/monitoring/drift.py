@@ -22,11 +22,13 @@ import numpy as np
 import pandas as pd
 
 from serving.monitoring.config import MonitoringConfig
+from serving.monitoring.usage import UsageCheck
 from wattwise.errors import DataError
 
 log = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
+USAGE_PREFIX = "usage view: "
 # log/reference columns that are bookkeeping, never features
 NOT_FEATURES = {
     "request_id",
@@ -93,6 +95,7 @@ class DriftSummary:
     segments: list[SegmentDrift] = field(default_factory=list)
     skipped_segments: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
+    usage: UsageCheck | None = None  # the usage view (reads vs previous windows), when set up
 
     @property
     def drift_found(self) -> bool:
@@ -111,7 +114,23 @@ class DriftSummary:
         d["features"] = [ColumnDrift(**c) for c in d.get("features", [])]
         d["prediction"] = ColumnDrift(**d["prediction"]) if d.get("prediction") else None
         d["segments"] = [SegmentDrift(**s) for s in d.get("segments", [])]
+        d["usage"] = UsageCheck.from_dict(d["usage"]) if d.get("usage") else None
         return cls(**d)
+
+    def with_usage(self, usage: UsageCheck) -> DriftSummary:
+        """This summary with the usage view's check added (its reasons alert too)."""
+        from dataclasses import replace
+
+        core = [r for r in self.reasons if not r.startswith(USAGE_PREFIX)]
+        status: Status
+        if usage.reasons:
+            status = "drift"
+        elif self.status == "insufficient":
+            status = "insufficient"
+        else:
+            status = "drift" if core else "ok"
+        reasons = core + [USAGE_PREFIX + r for r in usage.reasons]
+        return replace(self, usage=usage, reasons=reasons, status=status)
 
     def render(self) -> str:
         """A few lines for the terminal."""
@@ -127,6 +146,13 @@ class DriftSummary:
                 f"  prediction: {self.prediction.method} {self.prediction.score:.4g} "
                 f"(threshold {self.prediction.threshold:.3g}) "
                 f"{'DRIFT' if self.prediction.drifted else 'ok'}"
+            )
+        u = self.usage
+        if u is not None and u.median_ratio is not None:
+            lines.append(
+                f"  usage view: {u.customers:,} customers, median level x{u.median_ratio:.3f}, "
+                f"{u.jump_customers} jumped/stuck, {u.new_high_customers} new high evening loads, "
+                f"missing reads {u.missing_current:.2%}"
             )
         lines += [f"  - {r}" for r in self.reasons]
         return "\n".join(lines)
@@ -442,9 +468,14 @@ def redecide(s: DriftSummary, cfg: MonitoringConfig) -> DriftSummary:
     share = sum(f.drifted for f in counted) / max(len(counted), 1)
     reasons = decide(feats, pred, share, cfg) if s.status != "insufficient" else s.reasons
     status = s.status if s.status == "insufficient" else ("drift" if reasons else "ok")
-    return replace(
+    out = replace(
         s, features=feats, prediction=pred, drifted_share=share, reasons=reasons, status=status
     )
+    if s.usage is not None:
+        from serving.monitoring.usage import decide_usage
+
+        out = out.with_usage(decide_usage(s.usage, cfg.usage))
+    return out
 
 
 def decide(
@@ -474,7 +505,7 @@ def decide(
         f.column: q.per_column_missing_increase.get(f.column, q.missing_increase) for f in feats
     }
     miss = [f for f in feats if f.missing_current - f.missing_reference > allowed[f.column]]
-    if miss:
+    if len(miss) >= q.min_features:
         worst = max(miss, key=lambda f: f.missing_current - f.missing_reference)
         reasons.append(
             f"missing values up in {len(miss)} feature(s), worst {worst.column}: "
@@ -482,13 +513,22 @@ def decide(
         )
     limit = {f.column: q.per_column_out_of_range.get(f.column, q.out_of_range_max) for f in feats}
     oor = [f for f in feats if f.out_of_range > limit[f.column]]
-    if oor:
+    if len(oor) >= q.min_features:
         worst = max(oor, key=lambda f: f.out_of_range - limit[f.column])
         reasons.append(
             f"out-of-range values in {len(oor)} feature(s) above their limit, worst "
             f"{worst.column}: {worst.out_of_range:.1%} (limit {limit[worst.column]:.1%})"
         )
     return reasons
+
+
+def _closeness(c: ColumnDrift) -> float:
+    """How close a column's score is to its threshold (1: at it; larger: further past it)."""
+    if c.score is None or not c.threshold:
+        return 0.0
+    if c.method in P_VALUE_METHODS:
+        return c.threshold / max(c.score, 1e-300)
+    return c.score / c.threshold
 
 
 def render_html(
@@ -503,6 +543,9 @@ def render_html(
     from evidently.metrics import ValueDrift
 
     cols = [f for f in summary.features if f.score is not None]
+    limit = cfg.drift.html_max_columns
+    if limit and len(cols) > limit:  # one plotly figure per column: the drifted first
+        cols = sorted(cols, key=lambda c: (not c.drifted, -_closeness(c)))[:limit]
     if summary.prediction is not None and summary.prediction.score is not None:
         cols.append(summary.prediction)
     names = [c.column for c in cols]

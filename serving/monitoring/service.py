@@ -102,6 +102,16 @@ def _mlflow_log(
         }
         if s.prediction is not None and s.prediction.score is not None:
             metrics["prediction_drift_score"] = s.prediction.score
+        u = s.usage
+        if u is not None and u.median_ratio is not None:
+            metrics.update(
+                {
+                    "usage.median_ratio": u.median_ratio,
+                    "usage.jump_share": u.jump_share,
+                    "usage.new_high_share": u.new_high_share,
+                    "usage.missing_share": u.missing_current,
+                }
+            )
         for f in s.features:
             if f.score is not None:
                 metrics[f"drift_score.{f.column}"[:250]] = f.score
@@ -157,6 +167,10 @@ def drift_report(
         window_start=end - span,
         window_end=end,
     )
+    if cfg.usage.dataset is not None:  # the window's reads against the previous windows
+        from serving.monitoring.usage import window_usage
+
+        s = s.with_usage(window_usage(settings.path(cfg.usage.dataset), end, span, cfg.usage))
     folder = reports.report_dir(settings.reports_dir, s)
     html_path = None
     if html and s.status != "insufficient":

@@ -16,6 +16,9 @@ Protocol (``wattwise drift validate``), per seed (one utility):
   Unshifted windows: the scenario-free world at the same dates, and each scenario world at
   ``T0 - 1w`` and ``T0`` (its data ends before the shift).
 
+* the usage view (``serving/monitoring/usage.py``) of each window: the week's interval reads of
+  the window's customers against their previous ``usage.baseline`` weeks.
+
 Detection rate = flagged shifted windows / shifted windows; false-alarm rate = flagged
 unshifted windows / unshifted windows; "first window" = flagged at ``T0 + 1w``.
 """
@@ -26,7 +29,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ import pandas as pd
 
 from serving.monitoring.config import MonitoringConfig
 from serving.monitoring.drift import P_VALUE_METHODS, DriftSummary, compute_drift, redecide
+from serving.monitoring.usage import UsageCheck, period_usage, usage_check
 from training.reference import build_reference
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class ValidationResult:
     thresholds: dict[str, float] = field(default_factory=dict)
     out_of_range: dict[str, float] = field(default_factory=dict)
     missing_increase: dict[str, float] = field(default_factory=dict)
+    usage_limits: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
     def rates(self) -> dict[str, dict[str, float]]:
@@ -124,6 +129,7 @@ class ValidationResult:
             "thresholds": self.thresholds,
             "out_of_range": self.out_of_range,
             "missing_increase": self.missing_increase,
+            "usage_limits": self.usage_limits,
             "config": self.config,
             "windows": [asdict(w) for w in self.windows],
         }
@@ -232,6 +238,8 @@ class _Scored:
     rows: int
     summary: DriftSummary
     seconds: float
+    usage: UsageCheck | None = None
+    customers: list[str] | None = None  # the window's customers (for the usage view)
 
     @property
     def shifted(self) -> bool:
@@ -302,10 +310,45 @@ def score_windows(
                 s = compute_drift(
                     ref, cur, cfg, model_name="churn", model_version=f"s{seed}", segments=False
                 )
-                out.append(_Scored(seed, w, k, part, len(cur), s, time.perf_counter() - t))
+                out.append(
+                    _Scored(
+                        seed, w, k, part, len(cur), s, time.perf_counter() - t,
+                        customers=list(cur["customer_id"]),
+                    )
+                )  # fmt: skip
         log.info("seed %s %s: %d windows scored", seed, w, len(out))
     cache.write_bytes(pickle.dumps(out))
     return out
+
+
+def add_usage(workdir: Path, scored: list[_Scored], cfg: MonitoringConfig, *, t0: date) -> None:
+    """The usage view of every window (one scan of the reads per world; not cached, cheap)."""
+    weeks = week_dates(t0)
+    last = POST_WEEKS[-1]
+    end = datetime.combine(weeks[last], datetime.min.time(), UTC)
+    periods = last - PRE_WEEKS[0] + 1 + cfg.usage.baseline
+    for seed, world in dict.fromkeys((sc.seed, sc.world) for sc in scored):
+        per = period_usage(
+            workdir / f"seed{seed}" / world, end, timedelta(weeks=1), periods, cfg.usage
+        )
+        parts = max(sc.part for sc in scored if sc.seed == seed) + 1
+        split: pd.Series | None = None
+        for sc in scored:
+            if sc.seed != seed or sc.world != world:
+                continue
+            if getattr(sc, "customers", None) is not None:
+                ids = pd.Index(sc.customers)
+            else:  # a cache from before the usage view: the same split, drawn again
+                if split is None:
+                    split = _split(workdir / f"seed{seed}" / world, seed, parts)
+                ids = pd.Index(split.index[split == sc.part])
+            sc.usage = usage_check(per, cfg.usage, current=sc.week - last - 1, customers=ids)
+
+
+def _split(ds: Path, seed: int, parts: int) -> pd.Series:
+    """customer_id -> part, drawn as :func:`score_windows` draws it."""
+    codes = traffic(ds)["customer_id"].unique()
+    return pd.Series(np.random.default_rng(seed).integers(0, parts, len(codes)), index=codes)
 
 
 def calibrate(
@@ -345,6 +388,33 @@ def calibrate(
     return drift, ranges, missing
 
 
+def calibrate_usage(
+    scored: list[_Scored], cfg: MonitoringConfig, *, margin: float = 1.25
+) -> dict[str, float]:
+    """Usage-view limits from unshifted windows: ``margin`` × the largest value seen.
+
+    Level: the largest rise and fall of the median ratio; shares of jumped meters and of new
+    high evening loads; the rise of the missing-read share. Never below the configured limits
+    (``usage.*`` in ``configs/monitoring.yaml``), which are the floor.
+    """
+    checks = [sc.usage for sc in scored if not sc.shifted and sc.usage is not None]
+    checks = [c for c in checks if c.median_ratio is not None]
+    if not checks:
+        return {}
+    med = np.array([c.median_ratio for c in checks], dtype=float)
+    miss = max(c.missing_current - c.missing_baseline for c in checks)
+    u = cfg.usage  # never below the configured limits
+    jump = max(c.jump_share for c in checks)
+    high = max(c.new_high_share for c in checks)
+    return {
+        "level_rise": round(max(u.level_rise, margin * (float(med.max()) - 1)), 4),
+        "level_fall": round(min(max(u.level_fall, margin * (1 - float(med.min()))), 0.99), 4),
+        "jump_share_max": round(max(u.jump_share_max, margin * jump), 4),
+        "new_high_share_max": round(max(u.new_high_share_max, margin * high), 4),
+        "missing_increase": round(max(u.missing_increase, margin * miss), 4),
+    }
+
+
 def run_validation(
     workdir: Path,
     cfg: MonitoringConfig,
@@ -356,6 +426,7 @@ def run_validation(
     scenarios: tuple[str, ...] = SCENARIOS,
     parts: int = 2,
     margin: float = 1.25,
+    usage_margin: float | None = None,
     workers: int = 1,
 ) -> ValidationResult:
     """Generate the worlds (cached in ``workdir``), test every window, calibrate, decide."""
@@ -381,9 +452,11 @@ def run_validation(
             parts=parts,
             workers=workers,
         )
+    add_usage(workdir, scored, cfg, t0=t0)
     thresholds: dict[str, float] = {}
     ranges: dict[str, float] = {}
     missing: dict[str, float] = {}
+    usage_limits: dict[str, float] = {}
     judged = cfg
     if cal:
         thresholds, ranges, missing = calibrate(
@@ -401,11 +474,16 @@ def run_validation(
                 },
             }
         )
-        judged = cfg.model_copy(update={"drift": drift, "quality": quality})
+        usage_limits = calibrate_usage(
+            [s for s in scored if s.seed in cal], cfg, margin=usage_margin or margin
+        )
+        usage = cfg.usage.model_copy(update=usage_limits)
+        judged = cfg.model_copy(update={"drift": drift, "quality": quality, "usage": usage})
     res = ValidationResult(
         thresholds=thresholds,
         out_of_range=ranges,
         missing_increase=missing,
+        usage_limits=usage_limits,
         config={
             "seeds": seeds,
             "calibration_seeds": cal,
@@ -413,12 +491,14 @@ def run_validation(
             "t0": t0.isoformat(),
             "parts": parts,
             "margin": margin,
+            "usage_margin": usage_margin or margin,
             "shifts": list(scenarios),
             "monitoring": judged.model_dump(mode="json"),
         },
     )
     for sc in scored:
-        s = redecide(sc.summary, judged)
+        summary = sc.summary.with_usage(sc.usage) if sc.usage is not None else sc.summary
+        s = redecide(summary, judged)
         top = sorted((f for f in s.features if f.drifted), key=lambda f: -(f.score or 0.0))
         res.windows.append(
             WindowResult(
@@ -451,6 +531,7 @@ def thresholds_yaml(res: ValidationResult) -> str:
                 "per_column_out_of_range": res.out_of_range,
                 "per_column_missing_increase": res.missing_increase,
             },
+            "usage": res.usage_limits,
         },
         sort_keys=True,
     )

@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.integration]
 
 
 def churn_set(n: int, seed: int) -> pd.DataFrame:
-    """Customers × 4 monthly snapshots; churn driven by the tariff cost and satisfaction."""
+    """Customers × 6 monthly snapshots; churn driven by the tariff cost and satisfaction."""
     rng = np.random.default_rng(seed)
-    snaps = pd.date_range("2024-02-01", periods=4, freq="MS", tz="UTC")
+    snaps = pd.date_range("2024-02-01", periods=6, freq="MS", tz="UTC")
     cust = np.repeat([f"C{i:05d}" for i in range(n)], len(snaps))
     cost = rng.gamma(9.0, 120.0, len(cust))
     sat = rng.normal(7, 2, len(cust))
@@ -56,7 +56,7 @@ def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
         tuning={"trials": 1, "timeout_s": 60},
         estimator={"n_estimators": 40},
     )
-    data = churn_set(600, 1)
+    data = churn_set(1000, 1)  # customer-disjoint splits: the last test snapshot has ~160 rows
     r = train_binary(cfg, settings, dataset_dir=settings.data_dir / "x", training_set=data)
     # the training pipeline logged the version's reference (training/reference.py)
     ref = load_reference("churn", r.version)

@@ -59,6 +59,20 @@ def test_missing_and_out_of_range_rates() -> None:
     assert any("out-of-range" in r and "usage_kwh" in r for r in s.reasons)
 
 
+def test_quality_rules_can_ask_for_several_features() -> None:
+    from serving.monitoring.drift import redecide
+
+    cur = traffic(2000, 3)
+    cur.loc[cur.index[:300], "bill"] = np.nan  # one feature's missing share up
+    s = compute_drift(reference(), cur, MonitoringConfig(), segments=False)
+    assert any("missing values up in 1 feature(s)" in r for r in s.reasons)
+    two = MonitoringConfig.model_validate({"quality": {"min_features": 2}})
+    assert not any("missing values up" in r for r in redecide(s, two).reasons)
+    cur.loc[cur.index[:300], "tenure"] = np.nan  # a second one: a broken feed, not a column
+    s2 = redecide(compute_drift(reference(), cur, MonitoringConfig(), segments=False), two)
+    assert any("missing values up in 2 feature(s)" in r for r in s2.reasons)
+
+
 def test_unseen_category_counts_as_out_of_range_and_summary_round_trips() -> None:
     cur = traffic(1000, 4)
     cur.loc[cur.index[:100], "region"] = "island"
