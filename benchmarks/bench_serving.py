@@ -495,10 +495,11 @@ def _reasons_row(scorer: Any, frame: Any) -> dict[str, Any]:
         cost[name] = (time.process_time() - t0) / 200 * 1e3
     agree = agreement(scorer.paths.contributions(booster, X), shap_contributions(booster, X), 3)
     return {
-        "benchmark": "churn reason codes for one customer: decision-path (the service default)",
+        "benchmark": "churn reason codes for one customer: decision-path contributions",
         "value": cost["path"],
         "unit": "ms",
         "better": "lower",
-        "notes": f"TreeSHAP {cost['shap']:.2f} ms; on {len(X)} customers path's first reason = "
+        "notes": f"TreeSHAP {cost['shap']:.2f} ms (auto serves {scorer.reason_method}); on "
+        f"{len(X)} customers path's first reason = "
         f"SHAP's for {agree['top1']:.0%}, top-3 overlap {agree['topk_overlap']:.0%}; {_load()}",
     }

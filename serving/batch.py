@@ -188,7 +188,7 @@ def score_offline(
     version = resolve_version(settings, entry.registered_name, entry.alias)
     uri = f"models:/{entry.registered_name}/{version}"
     scorer: Any = (
-        load_churn(uri, cfg.churn_threshold, cfg.reason_method)
+        load_churn(uri, cfg.churn_threshold, cfg.reason_method, cfg.reason_shap_budget_ms)
         if kind == "churn"
         else load_propensity(uri)
     )

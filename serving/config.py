@@ -108,9 +108,11 @@ class ServingConfig(_Strict):
     max_batch: int = Field(1000, ge=1, le=1_000_000)
     inline_batch: int = Field(32, ge=0)  # batches up to this size are scored on the event loop
     churn_threshold: float | None = Field(None, gt=0, lt=1)  # None: the model's own
-    # reason codes: "path" (decision-path contributions, µs) or "shap" (TreeSHAP, ~40 µs per
-    # tree per customer); see training/explain.py and docs/serving.md
-    reason_method: Literal["path", "shap"] = "path"
+    # reason codes: "shap" (TreeSHAP, the registered model's own reasons), "path" (decision-
+    # path contributions: µs whatever the model) or "auto": TreeSHAP when one customer's costs
+    # at most reason_shap_budget_ms on the loaded model, else path (docs/serving.md)
+    reason_method: Literal["auto", "path", "shap"] = "auto"
+    reason_shap_budget_ms: float = Field(0.5, gt=0)
     dr_target_max_candidates: int = Field(100_000, ge=1)
     auth: AuthConfig = AuthConfig()
     predlog: PredLogConfig = PredLogConfig()

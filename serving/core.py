@@ -71,7 +71,9 @@ class ScoringCore:
                 root or default_root(settings.data_dir), cfg.predlog.resolve_key()
             )
         loaders = {
-            "churn": lambda uri: load_churn(uri, cfg.churn_threshold, cfg.reason_method),
+            "churn": lambda uri: load_churn(
+                uri, cfg.churn_threshold, cfg.reason_method, cfg.reason_shap_budget_ms
+            ),
             "propensity": load_propensity,
             "disaggregation": load_pyfunc,
             "dr_response": load_pyfunc,

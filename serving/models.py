@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -133,16 +133,35 @@ class ChurnScorer:
     """A registered binary model (``training.pyfunc.BinaryModel``): probability, decision, reasons."""
 
     def __init__(
-        self, bundle: Any, threshold: float | None = None, reason_method: ReasonMethod = "path"
+        self,
+        bundle: Any,
+        threshold: float | None = None,
+        reason_method: ReasonMethod | Literal["auto"] = "auto",
+        shap_budget_ms: float = 0.5,
     ) -> None:
         self.bundle = bundle
         self.features: list[str] = list(bundle.pre.columns_)
         self.fast = FastMatrix(self.features, bundle.pre.categories_)
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.reasons = int(bundle.reasons)
-        self.reason_method: ReasonMethod = reason_method
         # tabulated once per loaded version (~1 s for 500 trees), so a request pays µs
         self.paths = PathContributions.from_booster(bundle.booster) if self.reasons else None
+        self.shap_ms = self._shap_cost_ms() if self.reasons else 0.0
+        if reason_method == "auto":  # TreeSHAP (the model's own reasons) when it is cheap
+            reason_method = "shap" if self.shap_ms <= shap_budget_ms else "path"
+        self.reason_method: ReasonMethod = reason_method
+
+    def _shap_cost_ms(self) -> float:
+        """Median CPU time of one customer's TreeSHAP on this model (a few calls at load)."""
+        import time
+
+        x = np.zeros((1, len(self.features)), dtype=np.float32)
+        times = []
+        for _ in range(7):
+            t0 = time.process_time()
+            shap_contributions(self.bundle.booster, x)
+            times.append(time.process_time() - t0)
+        return float(np.median(times) * 1e3)
 
     def reason_names(
         self, X: np.ndarray, threads: int, method: ReasonMethod | None
@@ -320,13 +339,16 @@ def _load_pyfunc(uri: str) -> Any:
 
 
 def load_churn(
-    uri: str, threshold: float | None = None, reason_method: ReasonMethod = "path"
+    uri: str,
+    threshold: float | None = None,
+    reason_method: ReasonMethod | Literal["auto"] = "auto",
+    shap_budget_ms: float = 0.5,
 ) -> ChurnScorer:
     model = _load_pyfunc(uri)
     inner = model.unwrap_python_model()
     if not hasattr(inner, "bundle"):
         raise WattwiseError(f"{uri} is not a wattwise binary model (no bundle)")
-    return ChurnScorer(inner.bundle, threshold, reason_method)
+    return ChurnScorer(inner.bundle, threshold, reason_method, shap_budget_ms)
 
 
 def load_propensity(uri: str) -> PropensityScorer:

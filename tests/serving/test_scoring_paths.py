@@ -89,7 +89,7 @@ def test_churn_scorer_matches_bundle_including_reasons(bundle: Bundle) -> None:
 
 def test_path_reasons_are_the_top_positive_path_contributions(bundle: Bundle) -> None:
     X = mixed(200, 5)
-    sc = ChurnScorer(bundle)  # the service's default: decision-path contributions
+    sc = ChurnScorer(bundle, reason_method="path")
     assert sc.reason_method == "path" and sc.paths is not None
     lists = {c: X[c].where(X[c].notna(), None).tolist() for c in X.columns}
     got = sc.score(lists, len(X))
@@ -106,3 +106,10 @@ def test_path_reasons_are_the_top_positive_path_contributions(bundle: Bundle) ->
     # the method can be chosen per call
     shap = sc.score(lists, len(X), method="shap")
     np.testing.assert_allclose(shap["probability"], got["probability"])
+
+
+def test_auto_picks_shap_when_it_is_cheap_enough(bundle: Bundle) -> None:
+    cheap = ChurnScorer(bundle, reason_method="auto", shap_budget_ms=1e6)
+    dear = ChurnScorer(bundle, reason_method="auto", shap_budget_ms=1e-9)
+    assert cheap.shap_ms > 0
+    assert cheap.reason_method == "shap" and dear.reason_method == "path"
