@@ -92,3 +92,19 @@ def import_lcl(settings: Settings) -> Path | None:
         build_features(ds)
         build_attributes(ds)
     return ds
+
+
+def import_redd(settings: Settings) -> Path | None:
+    """REDD house 3 (``wattwise data import redd``) as a dataset, imported once; None (with a
+    message) when ``../shared/data`` does not have it."""
+    from features.ingest.run import run_import
+
+    src = settings.shared_data_dir / "nilm_redd"
+    if not src.exists():
+        log.warning("REDD skipped: %s not found (the shared data is not on this machine)", src)
+        print(f"REDD skipped: {src} not found")  # noqa: T201 - the notebook reader sees it
+        return None
+    ds = settings.data_dir / "redd"
+    if not (ds / "highres_power").exists():
+        run_import("redd", [src], ds)
+    return ds

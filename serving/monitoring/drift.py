@@ -531,6 +531,9 @@ def _closeness(c: ColumnDrift) -> float:
     return c.score / c.threshold
 
 
+CATEGORICAL_ONLY = frozenset({"z", "chisquare", "fisher_exact", "g_test"})
+
+
 def render_html(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -555,8 +558,11 @@ def render_html(
         cfg.drift.max_current_rows,
         cfg.drift.seed,
     )[names]
-    num = [c.column for c in cols if c.kind == "num"]
-    cat = [c.column for c in cols if c.kind == "cat"]
+    # a numeric column with few distinct values gets a categorical test by Evidently's own
+    # default (z, chi-squared); the HTML must declare it categorical to run the same test
+    as_cat = {c.column for c in cols if c.kind == "cat" or c.method in CATEGORICAL_ONLY}
+    num = [c.column for c in cols if c.column not in as_cat]
+    cat = [c.column for c in cols if c.column in as_cat]
     for c in cat:
         ref[c] = ref[c].astype(str).where(ref[c].notna(), None)
         cur[c] = cur[c].astype(str).where(cur[c].notna(), None)

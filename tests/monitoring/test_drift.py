@@ -176,3 +176,18 @@ def test_calibration_learns_limits_from_unshifted_windows_only() -> None:
     assert drift["usage_kwh"] == pytest.approx(max(0.1, 1.5 * top), abs=1e-4)
     assert drift["bill"] == pytest.approx(0.1)  # never below Evidently's default
     assert all(v > cfg.quality.out_of_range_max for v in ranges.values())
+
+
+def test_html_runs_the_same_test_on_a_few_valued_numeric_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Evidently gives a numeric column of 0/1 a categorical test on small samples; the HTML
+    report must declare it categorical to run that same test (it used to refuse)."""
+    from serving.monitoring.drift import render_html
+
+    rng = np.random.default_rng(3)
+    ref = reference().head(300).assign(flag=rng.integers(0, 2, 300).astype(float))
+    cur = traffic(200, 4).assign(flag=rng.integers(0, 2, 200).astype(float))
+    cfg = MonitoringConfig()
+    s = compute_drift(ref, cur, cfg)
+    flag = next(c for c in s.features if c.column == "flag")
+    path = render_html(ref, cur, s, tmp_path / "r.html", cfg)
+    assert path.stat().st_size > 10_000 and flag.score is not None

@@ -71,3 +71,20 @@ def monthly_truth(dataset_dir: Path, meter_ids: list[str] | None = None) -> pd.D
         f"select * from {_truth_glob(dataset_dir, 'appliance_monthly')} {where}"
         " order by meter_id, month"
     ).fetchdf()
+
+
+def true_month_kw(
+    dataset_dir: Path, customer_id: str, month: str, appliances: list[str]
+) -> pd.DataFrame:
+    """A panel customer's sub-metered appliance loads over a month (kW per interval), to put
+    beside its predicted breakdown."""
+    from training.disaggregation.data import customer_meters, load_series
+
+    start = pd.Timestamp(f"{month}-01", tz="UTC")
+    end = start + pd.offsets.MonthBegin(1)
+    meters = customer_meters(dataset_dir, [customer_id])
+    if meters.empty or meters.meter_id.iloc[0] not in set(panel_meters(dataset_dir)):
+        raise DataError(f"customer {customer_id!r} is not on the sub-metered panel")
+    s = load_series(dataset_dir, [meters.meter_id.iloc[0]], start, end)
+    y = appliance_targets(dataset_dir, s, appliances)[0] / 1000.0
+    return pd.DataFrame(y, index=s.ts, columns=appliances)

@@ -130,28 +130,44 @@ def customer_breakdown(
     return CustomerBreakdown(customer_id, month, kwh, sh, total, kw)
 
 
-def plot_breakdown(bd: CustomerBreakdown, path: Path) -> Path:
-    """A stacked-area chart of the month's predicted appliance loads."""
-    import matplotlib
+def breakdown_figure(bd: CustomerBreakdown, truth_kw: pd.DataFrame | None = None) -> Any:
+    """Stacked areas of the month's predicted appliance loads (and, given it, the truth below,
+    on the same axes scale). A bare ``Figure``: no pyplot state, no backend switch."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    rows = 1 if truth_kw is None else 2
+    fig = Figure(figsize=(12, 4.5 * rows))
+    axes = fig.subplots(rows, 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     cols = list(bd.series_kw.columns)
-    ax.stackplot(
+    colors = {c: f"C{i}" for i, c in enumerate(cols)}
+    axes[0].stackplot(
         bd.series_kw.index.tz_localize(None),
         *[bd.series_kw[c].to_numpy() for c in cols],
         labels=[f"{c} ({bd.share[c]:.0%})" for c in cols],
+        colors=[colors[c] for c in cols],
         linewidth=0,
     )
-    ax.set_ylabel("kW")
-    ax.set_title(f"{bd.customer_id} {bd.month}: {bd.total_kwh:,.0f} kWh")
-    ax.legend(loc="upper left", ncol=3, fontsize=8)
+    axes[0].set_title(f"{bd.customer_id} {bd.month}: {bd.total_kwh:,.0f} kWh, predicted")
+    if truth_kw is not None:
+        tc = [c for c in cols if c in truth_kw.columns]
+        axes[1].stackplot(
+            truth_kw.index.tz_localize(None),
+            *[truth_kw[c].to_numpy() for c in tc],
+            colors=[colors[c] for c in tc],
+            linewidth=0,
+        )
+        axes[1].set_title("sub-metered truth")
+    for ax in axes:
+        ax.set_ylabel("kW")
+    axes[0].legend(loc="upper left", ncol=3, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def plot_breakdown(bd: CustomerBreakdown, path: Path) -> Path:
+    """A stacked-area chart of the month's predicted appliance loads, as a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    breakdown_figure(bd).savefig(path, dpi=100)
     return path
 
 
