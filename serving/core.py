@@ -50,6 +50,13 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
+def _items(
+    cols: dict[str, list[Any]], ok: list[int], n: int, features: Sequence[str]
+) -> dict[str, list[Any]]:
+    """The feature columns of the scorable items (all of them: the columns as they are)."""
+    return cols if len(ok) == n else {f: [cols[f][i] for i in ok] for f in features}
+
+
 class ScoringCore:
     """Everything a worker serves with; swaps models atomically on alias moves."""
 
@@ -322,9 +329,7 @@ class ScoringCore:
             schemas.ChurnResult(customer_id=c, error=e) for c, e in zip(ids, errors, strict=True)
         ]
         if ok:
-            sub = (
-                cols if len(ok) == len(ids) else {f: [cols[f][i] for i in ok] for f in sc.features}
-            )
+            sub = _items(cols, ok, len(ids), sc.features)
             out = sc.score(
                 sub, len(ok), threads=self.threads(len(ok)), reasons=reasons, method=reason_method
             )
@@ -403,9 +408,7 @@ class ScoringCore:
             for c, e, r in zip(ids, errors, reasons, strict=True)
         ]
         if ok:
-            sub = (
-                cols if len(ok) == len(ids) else {f: [cols[f][i] for i in ok] for f in sc.features}
-            )
+            sub = _items(cols, ok, len(ids), sc.features)
             out = sc.score(sub, len(ok), progs, threads=self.threads(len(ok)))
             now = datetime.now(UTC)
             records = []

@@ -229,7 +229,9 @@ def reason_codes(
     Returns (names (n, k), contributions (n, k)) in log-odds; empty names where fewer than
     ``k`` features push up.
     """
-    contrib = np.asarray(booster.predict(X, pred_contrib=True))[:, :-1]
+    from training.explain import shap_contributions
+
+    contrib = shap_contributions(booster, X, threads=0)  # 0: OpenMP default, as before
     cols = np.asarray(list(names or X.columns), dtype=object)
     k = min(k, contrib.shape[1])
     top = np.argsort(-contrib, axis=1)[:, :k]
