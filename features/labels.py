@@ -49,18 +49,22 @@ def churn(dataset_dir: Path, as_of: date | None = None) -> pd.DataFrame:
 def propensity(dataset_dir: Path, as_of: date | None = None) -> pd.DataFrame:
     """Per customer and monthly snapshot, for each program: enrolled within 90 days, offered.
 
-    ``enrolled_<p>`` is null where the customer was not eligible (already enrolled at the
-    snapshot); ``offered_<p>`` says whether an offer was sent in the month after the snapshot
-    (the treatment whose effect uplift models estimate).
+    ``enrolled_<p>`` is null where the customer was already enrolled before the snapshot (as
+    the ``programs`` features see it: ``enrolled_at < snapshot``), true for an enrolment from
+    the snapshot to 90 days after it, false otherwise, also for a customer with no enrolment
+    in any program (an earlier version left those null: rows were kept only for customers who
+    enrolled somewhere, some time, so the row set itself told the future).
+    ``offered_<p>`` says whether an offer was sent in the month after the snapshot (the
+    treatment whose effect uplift models estimate).
     """
     con = duckdb.connect()
     cols = []
     for p in PROGRAMS:
         cols.append(
-            f"""case when bool_or(e.program = '{p}' and e.enrolled_at <= s.snapshot
-                                   and (e.ended_at is null or e.ended_at > s.snapshot)) then null
-                     else bool_or(e.program = '{p}' and e.enrolled_at > s.snapshot
-                                  and e.enrolled_at <= s.snapshot + interval ({HORIZON_DAYS}) day)
+            f"""case when coalesce(bool_or(e.program = '{p}' and e.enrolled_at < s.snapshot
+                         and (e.ended_at is null or e.ended_at > s.snapshot)), false) then null
+                     else coalesce(bool_or(e.program = '{p}' and e.enrolled_at >= s.snapshot
+                         and e.enrolled_at <= s.snapshot + interval ({HORIZON_DAYS}) day), false)
                 end as enrolled_{p}"""
         )
     offers = ", ".join(

@@ -107,6 +107,9 @@ class ServingConfig(_Strict):
     reload_interval_s: float = Field(30.0, gt=0)
     max_batch: int = Field(1000, ge=1, le=1_000_000)
     inline_batch: int = Field(32, ge=0)  # batches up to this size are scored on the event loop
+    # the JSON scoring routes are validated and called by our ASGI middleware with BentoML's
+    # own input models and API functions (serving.http.dispatch): ~1 ms less per request
+    direct_dispatch: bool = True
     churn_threshold: float | None = Field(None, gt=0, lt=1)  # None: the model's own
     # reason codes: "shap" (TreeSHAP, the registered model's own reasons), "path" (decision-
     # path contributions: µs whatever the model) or "auto": TreeSHAP when one customer's costs

@@ -236,7 +236,7 @@ class ScoringCore:
 
     def _count(self, endpoint: str, outcome: str, n: int) -> None:
         if self.metrics is not None and n:
-            self.metrics.items.labels(endpoint=endpoint, outcome=outcome).inc(n)
+            self.metrics.child(self.metrics.items, endpoint, outcome).inc(n)
 
     def _features_for(
         self,
@@ -260,16 +260,20 @@ class ScoringCore:
             pos = known.positions(ids)
             errors: list[str | None] = [None if p >= 0 else UNKNOWN for p in pos]
             ok = [i for i, e in enumerate(errors) if e is None]
-            cols: dict[str, list[Any]] = {f: [None] * len(ids) for f in model_features}
+            cols: dict[str, list[Any]]
             if ok:
                 got = online.get(kind, [ids[i] for i in ok])
-                for f in model_features:
-                    src = got.get(f)
-                    if src is None:
-                        continue
-                    col = cols[f]
-                    for j, i in enumerate(ok):
-                        col[i] = src[j]
+                if len(ok) == len(ids):  # every id known (a one-customer request): as read
+                    cols = {f: got.get(f) or [None] * len(ids) for f in model_features}
+                else:
+                    cols = {f: [None] * len(ids) for f in model_features}
+                    for f in model_features:
+                        src = got.get(f)
+                        if src is None:
+                            continue
+                        col = cols[f]
+                        for j, i in enumerate(ok):
+                            col[i] = src[j]
                 empty = [
                     i
                     for j, i in enumerate(ok)
@@ -277,6 +281,8 @@ class ScoringCore:
                 ]
                 for i in empty:
                     errors[i] = NO_FEATURES
+            else:
+                cols = {f: [None] * len(ids) for f in model_features}
             return ids, cols, errors, pos
         assert customers is not None
         self._check_size("customers", len(customers))
@@ -659,7 +665,7 @@ class ScoringCore:
 
     def _observe(self, endpoint: str, t0: float) -> None:
         if self.metrics is not None:
-            self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - t0)
+            self.metrics.child(self.metrics.latency, endpoint).observe(time.perf_counter() - t0)
 
 
 def _feature(v: Any) -> float | str | None:

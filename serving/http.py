@@ -10,13 +10,21 @@ A plain ASGI middleware (no per-request Starlette objects: it sits on the hot pa
   :mod:`serving.metrics`); every response is counted by route and status.
 - A 400 from request validation gets an ``error`` that names the field
   (``customer_ids[2]: Input should be a valid string``) instead of a count of errors.
+- Direct dispatch of the JSON scoring routes (``direct`` below, on unless the serving config
+  sets ``direct_dispatch: false``): the middleware validates the body with the same pydantic
+  input model BentoML generated from the API's signature, awaits the same API function and
+  writes its response model as BentoML's JSON serde does. It skips Starlette's routing, the
+  per-request ``Request`` and BentoML's context/serde objects: ~1 ms of CPU per request, more
+  than scoring one customer. ``X-Wattwise-Dispatch: bentoml`` sends a request the long way
+  (tests compare the two).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from serving.config import AuthConfig, hash_key
@@ -26,6 +34,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger(__name__)
+UNEXPECTED = "An unexpected error has occurred, please check the server log."
 
 
 def loc_to_field(loc: list[Any] | tuple[Any, ...]) -> str:
@@ -114,13 +124,73 @@ async def _metrics(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _body(receive: Receive) -> bytes:
+    """The whole request body (ASGI may deliver it in several messages)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def dispatch(api: Any, service: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one request of a BentoML JSON API as BentoML would, without its request objects.
+
+    ``api`` is the ``bentoml.api`` method (its ``input_spec`` model and original ``func``);
+    errors answer as BentoML answers them (400 with pydantic's error list, 500 generic).
+    """
+    from pydantic import ValidationError
+
+    body = await _body(receive)
+    try:
+        data = api.input_spec.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        detail = exc.errors(include_context=False, include_input=False)
+        msg = f"{exc.error_count()} validation error for {exc.title}"
+        await _json(send, 400, {"error": msg, "detail": detail})
+        return
+    try:
+        out = await api.func(service, **{k: getattr(data, k) for k in type(data).model_fields})
+    except Exception:  # the answer BentoML gives; the cause goes to the log
+        log.exception("%s failed", scope.get("path"))
+        await _json(send, 500, {"error": UNEXPECTED})
+        return
+    if callable(out) and not hasattr(out, "model_dump_json"):  # a Starlette response
+        await out(scope, receive, send)
+        return
+    payload = out.model_dump_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
 class ServingMiddleware:
     """Auth, JSON readiness and clear validation errors (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, holder: MutableMapping[str, Any]) -> None:
-        """``holder["core"]`` is the worker's ScoringCore once the service has started."""
+    def __init__(
+        self,
+        app: ASGIApp,
+        holder: MutableMapping[str, Any],
+        direct: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``holder["core"]`` is the worker's ScoringCore once the service has started and
+        ``holder["service"]`` the service instance; ``direct`` maps routes to the
+        ``bentoml.api`` methods served by :func:`dispatch`."""
         self.app = app
         self.holder = holder
+        self.direct = dict(direct or {})
         self._auth: AuthConfig | None = None
 
     def _configure(self, auth: AuthConfig) -> None:
@@ -183,16 +253,22 @@ class ServingMiddleware:
             return
         counter = core.metrics.http if core.metrics is not None else None
         route = path if path in ROUTES else "other"
+        api = None
         if scope.get("method") == "POST":
             # JSON only: a body sent as a form (curl -d) would otherwise parse as no fields
             headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            if core.cfg.direct_dispatch:
+                api = self.direct.get(path)
+                if api is not None and (b"x-wattwise-dispatch", b"bentoml") in headers:
+                    api = None
+            if api is None:
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 
         held: dict[str, Any] = {}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and counter is not None:
-                counter.labels(path=route, status=str(message["status"])).inc()
+                core.metrics.child(counter, route, str(message["status"])).inc()
             if message["type"] == "http.response.start" and message["status"] == 400:
                 held["start"] = message
                 held["body"] = b""
@@ -210,4 +286,7 @@ class ServingMiddleware:
                 return
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        if api is not None:
+            await dispatch(api, self.holder["service"], scope, receive, send_wrapper)
+        else:
+            await self.app(scope, receive, send_wrapper)

@@ -34,6 +34,9 @@ PROB_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 VALUE_BUCKETS = (-1.0, -0.5, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
 @dataclass(frozen=True)
 class ServingMetrics:
     latency: Any
@@ -44,14 +47,23 @@ class ServingMetrics:
     reloads: Any
     http: Any
 
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, kept: prometheus_client validates and locks on every
+        ``labels`` call (~10 µs), several times per request; the child is the same object."""
+        key = (id(metric), values)
+        c = _CHILDREN.get(key)
+        if c is None:
+            c = _CHILDREN[key] = metric.labels(*values)
+        return c
+
     def observe_probabilities(self, model: str, output: str, values: np.ndarray) -> None:
-        h = self.probability.labels(model=model, output=output)
-        for v in np.asarray(values, dtype=float):
-            if np.isfinite(v):
-                h.observe(float(v))
+        h = self.child(self.probability, model, output)
+        for v in np.asarray(values, dtype=float).tolist():
+            if v - v == 0.0:  # finite
+                h.observe(v)
 
     def observe_values(self, model: str, output: str, values: np.ndarray) -> None:
-        h = self.value.labels(model=model, output=output)
+        h = self.child(self.value, model, output)
         for v in np.asarray(values, dtype=float):
             if np.isfinite(v):
                 h.observe(float(v))

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from serving.rowpredict import RowPredictor
 from training.explain import PathContributions, ReasonMethod, shap_contributions, top_features
 from wattwise.errors import WattwiseError
 
@@ -146,6 +147,7 @@ class ChurnScorer:
         self.reasons = int(bundle.reasons)
         # tabulated once per loaded version (~1 s for 500 trees), so a request pays µs
         self.paths = PathContributions.from_booster(bundle.booster) if self.reasons else None
+        self.row = RowPredictor(bundle.booster, len(self.features))  # one-customer requests
         self.shap_ms = self._shap_cost_ms() if self.reasons else 0.0
         if reason_method == "auto":  # TreeSHAP (the model's own reasons) when it is cheap
             reason_method = "shap" if self.shap_ms <= shap_budget_ms else "path"
@@ -169,8 +171,12 @@ class ChurnScorer:
         """Top reasons per row by ``method`` (default: this scorer's)."""
         method = method or self.reason_method
         booster = self.bundle.booster
+        one = len(X) == 1
         if method == "path" and self.paths is not None:
-            contrib = self.paths.contributions(booster, X, threads)
+            leaves = self.row.predict(X, "leaf") if one else None
+            contrib = self.paths.contributions(booster, X, threads, leaves=leaves)
+        elif one:
+            contrib = self.row.predict(X, "contrib")[:, :-1]
         else:
             contrib = shap_contributions(booster, X, threads)
         return top_features(contrib, self.reasons, self.features)
@@ -190,7 +196,7 @@ class ChurnScorer:
         """
         booster = self.bundle.booster
         X = self.fast.matrix(cols, n)
-        raw = booster.predict(X, num_threads=threads)
+        raw = self.row.predict(X) if n == 1 else booster.predict(X, num_threads=threads)
         prob = np.asarray(self.bundle.cal.predict(raw), dtype=float)
         out: dict[str, Any] = {"probability": prob, "decision": prob >= self.threshold}
         out["reasons"] = (

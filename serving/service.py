@@ -73,6 +73,7 @@ class Wattwise:
         cfg = load_serving_config()
         self.core = ScoringCore(settings, cfg, serving_metrics())
         self.core.start(background=True)
+        HOLDER["service"] = self
         HOLDER["core"] = self.core
 
     @bentoml.on_shutdown
@@ -177,4 +178,10 @@ class Wattwise:
         return self.core.readiness()[1]
 
 
-Wattwise.add_asgi_middleware(ServingMiddleware, holder=HOLDER)  # type: ignore[attr-defined]
+# the JSON scoring routes the middleware dispatches itself (serving.http.dispatch)
+DIRECT = {
+    api.route: api
+    for api in Wattwise.apis.values()  # type: ignore[attr-defined]
+    if not api.route.startswith("/admin/")
+}
+Wattwise.add_asgi_middleware(ServingMiddleware, holder=HOLDER, direct=DIRECT)  # type: ignore[attr-defined]

@@ -87,11 +87,18 @@ class PathContributions:
         rows, cols = self.table.shape
         return self.table.toarray() if rows * cols * 8 <= 64 * 2**20 else None
 
-    def contributions(self, booster: Any, X: np.ndarray, threads: int = 1) -> np.ndarray:
-        """(n, features) contributions in raw-score units; rows sum to ``raw - bias``."""
+    def contributions(
+        self, booster: Any, X: np.ndarray, threads: int = 1, leaves: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n, features) contributions in raw-score units; rows sum to ``raw - bias``.
+
+        ``leaves``: the rows' leaf indices when the caller already has them (a fast one-row
+        prediction); else they are predicted here."""
         from scipy import sparse
 
-        leaves = np.asarray(booster.predict(X, pred_leaf=True, num_threads=threads), dtype=np.int64)
+        if leaves is None:
+            leaves = booster.predict(X, pred_leaf=True, num_threads=threads)
+        leaves = np.asarray(leaves, dtype=np.int64)
         leaves = leaves.reshape(len(X), self.trees)
         n = len(leaves)
         idx = (leaves + np.arange(self.trees, dtype=np.int64) * self.max_leaves).ravel()

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import ModelConfig
-from training.estimators import Calibrator, FramePreprocessor, fit_lightgbm
+from training.estimators import Calibrator, FramePreprocessor, LgbData, fit_lightgbm
 from training.metrics import binary_metrics, qini_coefficient, true_qini
 from training.spec import Evaluation, Package, Prepared
 from wattwise.errors import DataError
@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover
     PythonModel = object  # type: ignore[misc,assignment]
 
 if TYPE_CHECKING:
+    from training.oracle import EnrollmentOracle
     from training.tuning import FitFn
 
 log = logging.getLogger(__name__)
@@ -57,34 +58,60 @@ def _program_rows(df: pd.DataFrame, program: str) -> np.ndarray:
     return df[f"enrolled_{program}"].notna().to_numpy()
 
 
+@dataclass
+class ProgramData:
+    """One program's rows and LightGBM datasets, binned once per study (trials share them)."""
+
+    y: np.ndarray
+    t: np.ndarray
+    tr: np.ndarray  # train rows of this program (a label, in the split's train part)
+    va: np.ndarray
+    response: LgbData  # features plus the offer flag, train vs valid
+    arms: dict[bool, LgbData | None]  # T-learner arms (offered, not offered); None: too few
+
+    @classmethod
+    def build(
+        cls, X: pd.DataFrame, y: np.ndarray, t: np.ndarray, tr: np.ndarray, va: np.ndarray
+    ) -> ProgramData:
+        Xr = X.assign(**{OFFER: t.astype(float)})
+        arms: dict[bool, LgbData | None] = {}
+        for arm in (True, False):
+            a_tr, a_va = tr & (t == arm), va & (t == arm)
+            # an arm with a handful of enrollments gives a noisy booster whose difference is
+            # not an effect (uplift +0.33 where p_offer is 0.002): fall back to the response
+            ok = y[a_tr].sum() >= MIN_ARM_POSITIVES and len(np.unique(y[a_va])) == 2
+            arms[arm] = LgbData.build(X[a_tr], y[a_tr], X[a_va], y[a_va]) if ok else None
+        return cls(y, t, tr, va, LgbData.build(Xr[tr], y[tr], Xr[va], y[va]), arms)
+
+
 def fit_program(
     params: dict[str, Any],
     X: pd.DataFrame,
-    y: np.ndarray,
-    t: np.ndarray,
-    tr: np.ndarray,
-    va: np.ndarray,
+    data: ProgramData,
     n_jobs: int,
     calibration: str,
+    uplift: bool = True,
     report: Any = None,
+    **budget: Any,
 ) -> tuple[ProgramModel, float]:
-    """Fit the response model and the two uplift learners of one program (the training function)."""
-    Xr = X.assign(**{OFFER: t.astype(float)})
-    resp = fit_lightgbm(params, Xr[tr], y[tr], Xr[va], y[va], n_jobs=n_jobs, report=report)
-    cal = Calibrator(calibration).fit(
-        resp.booster.predict(Xr[va], num_iteration=resp.best_iteration), y[va]
+    """Fit the response model of one program and, with ``uplift``, its two T-learner arms
+    (the training function: tuning calls it with ``uplift=False`` and a round budget)."""
+    d = data
+    resp = fit_lightgbm(
+        params, None, None, None, None, data=d.response, n_jobs=n_jobs, report=report, **budget
     )
-    learners: list[Any] = []
-    for arm in (True, False):
-        a_tr, a_va = tr & (t == arm), va & (t == arm)
-        # an arm with a handful of enrollments gives a noisy booster whose difference is not
-        # an effect (uplift +0.33 where p_offer is 0.002): fall back to the response model
-        if y[a_tr].sum() < MIN_ARM_POSITIVES or len(np.unique(y[a_va])) < 2:
-            learners.append(None)
-            continue
-        learners.append(
-            fit_lightgbm(params, X[a_tr], y[a_tr], X[a_va], y[a_va], n_jobs=n_jobs).booster
-        )
+    raw_va = resp.booster.predict(
+        X[d.va].assign(**{OFFER: d.t[d.va].astype(float)}), num_iteration=resp.best_iteration
+    )
+    cal = Calibrator(calibration).fit(raw_va, d.y[d.va])
+    learners: list[Any] = [None, None]
+    if uplift:
+        for k, arm in enumerate((True, False)):
+            a = d.arms[arm]
+            if a is not None:
+                learners[k] = fit_lightgbm(
+                    params, None, None, None, None, data=a, n_jobs=n_jobs, **budget
+                ).booster
     return ProgramModel(resp.booster, learners[0], learners[1], cal), resp.valid_score
 
 
@@ -157,10 +184,63 @@ def evaluate_propensity(
     return {"roc_auc": float(np.nanmean(aucs)) if aucs else float("nan"), "brier": 0.0}
 
 
+def program_metrics(
+    y: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    uplift: np.ndarray,
+    oracle: EnrollmentOracle | None,
+) -> dict[str, float]:
+    """Test metrics of one program, the model and the oracle on the same rows.
+
+    ``roc_auc`` and ``oracle_roc_auc`` are both over every test row with a label (an
+    ineligible row, such as a flat for solar, is a true 0 for both); ``*_on_eligible`` repeat
+    them on the rows the generator held eligible at the snapshot (``truth_coverage`` of them),
+    the harder ranking. Qini against the true effects is over eligible rows, the only ones an
+    offer can reach.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    met = binary_metrics(y, p)
+    met["positives"] = float(y.sum())
+    met["qini_observed"] = qini_coefficient(uplift, t, y)
+    if oracle is None:
+        return met
+    if len(oracle.p) != len(y):
+        raise DataError(f"the oracle has {len(oracle.p)} rows, the test set {len(y)}")
+    el = oracle.eligible
+    met["truth_coverage"] = float(el.mean()) if len(el) else float("nan")
+    if len(np.unique(y)) == 2:
+        met["oracle_roc_auc"] = float(roc_auc_score(y, oracle.p))
+        met["oracle_gap"] = met["oracle_roc_auc"] - met["roc_auc"]
+        met["oracle_brier"] = float(np.mean((oracle.p - y) ** 2))
+    if el.any() and len(np.unique(y[el])) == 2:
+        met["roc_auc_on_eligible"] = float(roc_auc_score(y[el], p[el]))
+        met["oracle_roc_auc_on_eligible"] = float(roc_auc_score(y[el], oracle.p[el]))
+    if el.any():
+        tau = oracle.uplift[el]
+        met["qini_true"] = true_qini(uplift[el], tau)
+        met["qini_oracle"] = true_qini(tau, tau)
+        met["qini_random"] = 0.0
+        met["qini_share_of_oracle"] = (
+            met["qini_true"] / met["qini_oracle"] if met["qini_oracle"] > 0 else float("nan")
+        )
+        stored = oracle.stored_uplift[el]
+        if np.isfinite(stored).all():
+            q_stored = true_qini(stored, stored)
+            met["qini_share_of_stored_oracle"] = (
+                true_qini(uplift[el], stored) / q_stored if q_stored > 0 else float("nan")
+            )
+    return met
+
+
 class PropensitySpec:
     """Propensity + uplift: one response model and a T-learner per program."""
 
     labels = "propensity"
+
+    def __init__(self) -> None:
+        self._cache: tuple[Prepared, dict[str, ProgramData]] | None = None
 
     def _programs(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
         programs = [p for p in cfg.programs if f"enrolled_{p}" in df]
@@ -175,8 +255,9 @@ class PropensitySpec:
         return [c for c in df.columns if c.startswith(("enrolled_", "offered_"))]
 
     def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
+        """Enrolled in any program within the horizon (what a stratified split balances)."""
         cols = [f"enrolled_{p}" for p in self._programs(df, cfg)]
-        return df[cols].notna().any(axis=1).astype(float).to_numpy()
+        return df[cols].astype("boolean").fillna(False).any(axis=1).astype(float).to_numpy()
 
     @staticmethod
     def _data(df: pd.DataFrame, p: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,15 +266,29 @@ class PropensitySpec:
         t = df[f"offered_{p}"].astype(bool).to_numpy()
         return rows, y, t
 
+    def _program_data(self, prep: Prepared, cfg: ModelConfig) -> dict[str, ProgramData]:
+        if self._cache is None or self._cache[0] is not prep:
+            sp = prep.split
+            data = {}
+            for p in self._programs(prep.df, cfg):
+                rows, y, t = self._data(prep.df, p)
+                data[p] = ProgramData.build(prep.X, y, t, sp.train & rows, sp.valid & rows)
+            self._cache = (prep, data)
+        return self._cache[1]
+
     def _fit_all(
-        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]
+        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any], tuning: bool = False
     ) -> tuple[dict[str, ProgramModel], list[float]]:
-        sp, n_jobs = prep.split, cfg.tuning.n_jobs_lightgbm
+        n_jobs = cfg.tuning.n_jobs_lightgbm
+        budget: dict[str, Any] = (
+            {"max_rounds": cfg.tuning.max_rounds, "early_stopping": cfg.tuning.early_stopping}
+            if tuning
+            else {}
+        )
         models, scores = {}, []
-        for p in self._programs(prep.df, cfg):
-            rows, y, t = self._data(prep.df, p)
+        for p, data in self._program_data(prep, cfg).items():
             m, score = fit_program(
-                params, prep.X, y, t, sp.train & rows, sp.valid & rows, n_jobs, cfg.calibration
+                params, prep.X, data, n_jobs, cfg.calibration, uplift=not tuning, **budget
             )
             models[p] = m
             scores.append(score)
@@ -201,7 +296,10 @@ class PropensitySpec:
 
     def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
         def fit_trial(params: dict[str, Any], report: Any) -> float:
-            return float(np.nanmean(self._fit_all(prep, cfg, {**cfg.estimator, **params})[1]))
+            # trials rank parameters on the response models' validation AUC only: the
+            # uplift arms are fitted once, with the chosen parameters
+            scores = self._fit_all(prep, cfg, {**cfg.estimator, **params}, tuning=True)[1]
+            return float(np.nanmean(scores))
 
         return fit_trial
 
@@ -213,7 +311,7 @@ class PropensitySpec:
     def evaluate(
         self, prep: Prepared, cfg: ModelConfig, fitted: dict[str, ProgramModel]
     ) -> Evaluation:
-        from training.oracle import true_enrollment_probability, true_uplift
+        from training.oracle import enrollment_oracle
 
         per: dict[str, dict[str, float]] = {}
         df, ds = prep.df, prep.dataset_dir
@@ -221,33 +319,17 @@ class PropensitySpec:
             rows, y, t = self._data(df, p)
             te = prep.split.test & rows
             pred = predict_program(m, prep.X[te], t[te])
-            met = binary_metrics(y[te], pred["p"])
-            met["qini_observed"] = qini_coefficient(pred["uplift"], t[te], y[te])
-            test_rows = df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]]
-            p_true = true_enrollment_probability(ds, test_rows, p)
-            if p_true is not None:
-                ok = np.isfinite(p_true)  # truth exists where the generator deemed the row eligible
-                met["truth_coverage"] = float(ok.mean())
-                if ok.sum() > 0 and len(np.unique(y[te][ok])) == 2:
-                    from sklearn.metrics import roc_auc_score
-
-                    met["oracle_roc_auc"] = float(roc_auc_score(y[te][ok], p_true[ok]))
-                    met["roc_auc_on_truth_rows"] = float(roc_auc_score(y[te][ok], pred["p"][ok]))
-            tau = true_uplift(ds, test_rows, p)
-            if tau is not None and np.isfinite(tau).any():
-                ok = np.isfinite(tau)
-                met["qini_true"] = true_qini(pred["uplift"][ok], tau[ok])
-                met["qini_oracle"] = true_qini(tau[ok], tau[ok])
-                met["qini_random"] = 0.0
-                met["qini_share_of_oracle"] = (
-                    met["qini_true"] / met["qini_oracle"]
-                    if met["qini_oracle"] > 0
-                    else float("nan")
-                )
-            per[p] = met
+            oracle = enrollment_oracle(
+                ds, df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]], p
+            )
+            per[p] = program_metrics(y[te], t[te], pred["p"], pred["uplift"], oracle)
         mean_auc = float(np.nanmean([m["roc_auc"] for m in per.values()]))
         logged = {f"{p}_{k}": v for p, met in per.items() for k, v in met.items()}
         logged["roc_auc"] = mean_auc
+        gaps = [m["oracle_gap"] for m in per.values() if "oracle_gap" in m]
+        if gaps:
+            logged["oracle_gap_max"] = float(np.max(gaps))
+            logged["oracle_gap_mean"] = float(np.mean(gaps))
         return Evaluation({"roc_auc": mean_auc}, logged, {"per_program": per})
 
     def package(
@@ -298,16 +380,23 @@ class PropensitySpec:
         return evaluate_propensity(model.predict(model_inputs(model, test)), test, programs)
 
     def render(self, ev: Evaluation) -> list[str]:
+        nan = float("nan")
         lines = [
-            f"  {'program':<18} {'ROC-AUC':>8} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
-            f" {'Qini obs':>9} {'Qini true':>9} {'oracle':>8} {'of oracle':>9}",
+            "  ROC-AUC and oracle on the same test rows (oracle: the true probability of the"
+            " label, 0 where ineligible); elig = share eligible at the snapshot",
+            f"  {'program':<18} {'rows':>7} {'pos':>5} {'ROC-AUC':>8} {'oracle':>7} {'gap':>7}"
+            f" {'elig':>5} {'on elig':>7} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
+            f" {'Qini obs':>9} {'Qini true':>9} {'of oracle':>9}",
         ]
         for p, m in ev.details["per_program"].items():
+            g = m.get
             lines.append(
-                f"  {p:<18} {m['roc_auc']:8.4f} {m.get('oracle_roc_auc', float('nan')):7.4f} {m['pr_auc']:7.4f}"
-                f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {m.get('qini_observed', float('nan')):9.4f}"
-                f" {m.get('qini_true', float('nan')):9.5f} {m.get('qini_oracle', float('nan')):8.5f}"
-                f" {m.get('qini_share_of_oracle', float('nan')):9.2f}"
+                f"  {p:<18} {int(m['rows']):7d} {int(g('positives', 0)):5d} {m['roc_auc']:8.4f}"
+                f" {g('oracle_roc_auc', nan):7.4f} {g('oracle_gap', nan):+7.4f}"
+                f" {g('truth_coverage', nan):5.2f} {g('roc_auc_on_eligible', nan):7.4f}"
+                f" {g('oracle_roc_auc_on_eligible', nan):7.4f} {m['pr_auc']:7.4f}"
+                f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {g('qini_observed', nan):9.4f}"
+                f" {g('qini_true', nan):9.5f} {g('qini_share_of_oracle', nan):9.2f}"
             )
         return lines
 

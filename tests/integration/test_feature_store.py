@@ -144,3 +144,12 @@ def test_lean_reader_returns_what_feast_returns(dataset: Path) -> None:
         assert got[name] == pytest.approx(want[name], nan_ok=True) if name != "profile" else True
     assert got["profile"][0] == pytest.approx(want["profile"][0])
     assert got["profile"][1] is None and want["profile"][1] is None
+    # one key at a time (a scoring request) takes its own query and decoding path
+    reader = OnlineReader(store, "churn_v1")
+    for i, k in enumerate(keys):
+        one = reader.get([k])
+        for name in want:
+            if name == "profile":
+                continue
+            assert one[name] == pytest.approx([want[name][i]], nan_ok=True), (k, name)
+            assert type(one[name][0]) is type(want[name][i]), (k, name)

@@ -113,3 +113,30 @@ def test_auto_picks_shap_when_it_is_cheap_enough(bundle: Bundle) -> None:
     dear = ChurnScorer(bundle, reason_method="auto", shap_budget_ms=1e-9)
     assert cheap.shap_ms > 0
     assert cheap.reason_method == "shap" and dear.reason_method == "path"
+
+
+def test_row_predictor_equals_booster_predict(bundle: Bundle) -> None:
+    from serving.rowpredict import RowPredictor
+
+    sc = ChurnScorer(bundle, reason_method="shap")
+    X = sc.fast.frame_matrix(mixed(50, 6))
+    rp = RowPredictor(bundle.booster, X.shape[1])
+    assert rp.enabled
+    for kind, kw in (
+        ("normal", {}),
+        ("leaf", {"pred_leaf": True}),
+        ("contrib", {"pred_contrib": True}),
+    ):
+        want = np.asarray(bundle.booster.predict(X, **kw)).reshape(len(X), -1)
+        got = np.vstack([rp.predict(X[i : i + 1], kind).reshape(1, -1) for i in range(len(X))])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=kind)
+    # more than one row, or a row of the wrong width, goes through Booster.predict
+    np.testing.assert_allclose(rp.predict(X[:3]), bundle.booster.predict(X[:3]))
+    rp.close()
+    # one-row SHAP reasons (the fast contrib path) equal the batch reasons
+    lists = {c: v.tolist() for c, v in mixed(40, 7).where(lambda d: d.notna(), None).items()}
+    batch = sc.score(lists, 40)
+    for i in range(40):
+        one = sc.score({c: [v[i]] for c, v in lists.items()}, 1)
+        assert one["reasons"][0] == batch["reasons"][i]
+        np.testing.assert_allclose(one["probability"], batch["probability"][i : i + 1])

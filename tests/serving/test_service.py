@@ -23,9 +23,14 @@ pytestmark = [pytest.mark.integration]
 
 
 def call(
-    svc: Service, path: str, body: Any = None, key: str | None = USER_KEY, raw: bytes | None = None
+    svc: Service,
+    path: str,
+    body: Any = None,
+    key: str | None = USER_KEY,
+    raw: bytes | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **(extra or {})}
     if key:
         headers["authorization"] = f"Bearer {key}"
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -156,6 +161,29 @@ def test_bad_input_is_a_4xx_naming_the_field(service: Service) -> None:
     assert got == 422 and "programs[0]" in answer["error"]
     got, answer = call(service, "/dr/target", {"event_id": "E1", "target_kw": -5})
     assert got == 400 and "target_kw" in answer["error"]
+
+
+def test_direct_dispatch_answers_as_bentoml_does(service: Service) -> None:
+    """The middleware's dispatch of the JSON routes gives BentoML's own answers."""
+    ids = scored_ids(service, 3)
+    cases: list[tuple[str, Any, bytes | None]] = [
+        ("/churn/score", {"customer_ids": ids[:1]}, None),
+        ("/churn/score", {"customer_ids": [*ids, "nobody"], "reason_method": "path"}, None),
+        ("/propensity/score", {"customer_ids": ids[:2]}, None),
+        ("/propensity/score", {"customer_ids": ["C1"], "programs": ["x"]}, None),
+        ("/dr/target", {"event_id": "E1", "target_kw": -5}, None),
+        ("/churn/score", None, b'{"customer_ids": ["C1"'),
+        ("/churn/score", None, b""),
+        *[("/churn/score", body, None) for body, _, _ in BAD],
+    ]
+    for path, body, raw in cases:
+        direct = call(service, path, body, raw=raw)
+        slow = call(service, path, body, raw=raw, extra={"x-wattwise-dispatch": "bentoml"})
+        assert direct[0] == slow[0], (path, body, raw, direct, slow)
+        a, b = direct[1], slow[1]
+        if isinstance(a, dict) and isinstance(b, dict):
+            a, b = ({k: v for k, v in d.items() if k != "request_id"} for d in (a, b))
+        assert a == b, (path, body, raw)
 
 
 def test_api_keys_and_admin_endpoints(service: Service) -> None:
