@@ -31,7 +31,10 @@ class SplitConfig(_Cfg):
     kind: Literal["time", "stratified"] = "time"
     valid_snapshots: int = Field(1, ge=1)
     test_snapshots: int = Field(2, ge=1)
-    customer_disjoint: bool = False
+    # True: validation and test customers are both held out of training; "valid": only the
+    # validation customers are (the test set is every customer at the test snapshots; with
+    # the embargo no test customer has a positive training label, so overlap cannot leak)
+    customer_disjoint: bool | Literal["valid"] = False
     # training rows must have labels known before the first test snapshot: a snapshot's label
     # ("leaves within 90 days") is only observed 90 days later (0: no embargo)
     embargo_days: int = Field(0, ge=0, le=3650)

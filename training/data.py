@@ -100,7 +100,12 @@ def split(df: pd.DataFrame, y: np.ndarray, cfg: SplitConfig, seed: int) -> Split
                     f"snapshot {pd.Timestamp(test_from):%Y-%m-%d}: the data is too short for "
                     "this embargo"
                 )
-        if cfg.customer_disjoint and "customer_id" in df:
+        if cfg.customer_disjoint == "valid" and "customer_id" in df:
+            u = _hash_unit(df["customer_id"], seed)
+            held = u >= 0.85  # validation customers: never trained on
+            train &= ~held
+            valid &= held
+        elif cfg.customer_disjoint and "customer_id" in df:
             u = _hash_unit(df["customer_id"], seed)
             train &= u < 0.7
             valid &= (u >= 0.7) & (u < 0.85)
@@ -108,7 +113,13 @@ def split(df: pd.DataFrame, y: np.ndarray, cfg: SplitConfig, seed: int) -> Split
         desc = (
             f"time split: train < {pd.Timestamp(valid_from):%Y-%m-%d} ≤ valid < "
             f"{pd.Timestamp(test_from):%Y-%m-%d} ≤ test"
-            + (" (customer-disjoint)" if cfg.customer_disjoint else "")
+            + (
+                " (validation customers held out)"
+                if cfg.customer_disjoint == "valid"
+                else " (customer-disjoint)"
+                if cfg.customer_disjoint
+                else ""
+            )
             + (
                 f", training labels matured ({cfg.embargo_days} d embargo)"
                 if cfg.embargo_days

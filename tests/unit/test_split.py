@@ -46,3 +46,21 @@ def test_an_embargo_longer_than_the_data_is_a_clear_error() -> None:
     cfg = SplitConfig(valid_snapshots=1, test_snapshots=2, embargo_days=200)
     with pytest.raises(DataError, match="embargo"):
         split(df, np.zeros(len(df)), cfg, seed=1)
+
+
+def test_validation_customers_held_out_and_every_customer_tested() -> None:
+    df = panel()
+    y = np.zeros(len(df))
+    cfg = SplitConfig(
+        valid_snapshots=2, test_snapshots=2, customer_disjoint="valid", embargo_days=90
+    )
+    sp = split(df, y, cfg, seed=7)
+    ts, cid = df.event_timestamp, df.customer_id
+    train, valid, test = (set(cid[m]) for m in (sp.train, sp.valid, sp.test))
+    assert not (train & valid) and train and valid
+    assert test == set(cid)  # every customer at the test snapshots
+    assert 0.05 < len(valid) / len(test) < 0.3
+    assert ts[sp.train].max() <= ts[sp.test].min() - pd.Timedelta(days=90)
+    assert "validation customers held out" in sp.description
+    with pytest.raises(ValueError):
+        SplitConfig(customer_disjoint="test")
