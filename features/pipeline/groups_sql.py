@@ -41,7 +41,10 @@ def usage_sql(cfg: FeatureConfig) -> str:
       CASE WHEN cn30 >= 20 AND cnly >= 20 AND {avg("ly")} > 0 THEN {avg(30)} / {avg("ly")} - 1 END
         AS usage_trend_yoy_30d,
       kwmax90 AS usage_max_demand_kw_90d,
-      kexp90 / nullif(kwh90 + kexp90, 0) AS usage_solar_export_share_90d,
+      -- no export read counts as zero export: a meter whose export register reads 0 before
+      -- its panels go up would otherwise tell a later solar install (point in time)
+      coalesce(kexp90, 0) / nullif(kwh90 + coalesce(kexp90, 0), 0)
+        AS usage_solar_export_share_90d,
       ev30 AS usage_ev_nights_30d,
       anom30 AS usage_anomaly_days_30d,
       f.bh AS usage_heating_slope_kwh_per_hdd, f.bc AS usage_cooling_slope_kwh_per_cdd,

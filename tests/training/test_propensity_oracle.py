@@ -118,6 +118,8 @@ def test_program_metrics_score_model_and_oracle_on_the_same_rows() -> None:
     worse = program_metrics(y, t, noisy, tau, oracle)
     assert worse["oracle_gap"] > 0.05
     assert worse["rows"] == same["rows"] == n
+    no_truth = program_metrics(y, t, p_true, tau, None)  # a source without truth
+    assert "oracle_roc_auc" not in no_truth and no_truth["roc_auc"] == same["roc_auc"]
     with pytest.raises(Exception, match="oracle has"):
         program_metrics(y[:-1], t[:-1], p_true[:-1], tau[:-1], oracle)
 
@@ -164,3 +166,20 @@ def test_evaluate_scores_the_oracle_on_the_model_test_rows(
         scored += 1
     assert scored >= 2
     assert any("oracle" in line for line in spec.render(ev))
+
+
+def test_auc_difference_se_matches_the_bootstrap() -> None:
+    """The paired DeLong standard error of a gap agrees with resampling the test rows."""
+    from training.propensity import auc_difference_se
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(x - 3)))).astype(float)
+    a, b = x + rng.normal(scale=0.5, size=n), x + rng.normal(scale=1.0, size=n)
+    assert auc_difference_se(y, a, a) == 0.0
+    boot = []
+    for _ in range(200):
+        i = rng.integers(0, n, n)
+        boot.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    assert auc_difference_se(y, a, b) == pytest.approx(np.std(boot), rel=0.25)

@@ -29,9 +29,9 @@ def test_propensity_labels_follow_enrollments_and_offers(tiny_world: GenerateSum
     p = "paperless"
     joined = enr[enr.program == p].merge(df, on="customer_id")
     s, t = joined.event_timestamp, joined.enrolled_at
-    pos = joined[(t > s) & (t <= s + pd.Timedelta(days=90))]
+    pos = joined[(t >= s) & (t <= s + pd.Timedelta(days=90))]
     assert len(pos) > 0 and pos[f"enrolled_{p}"].eq(True).all()
-    already = joined[(t <= s) & joined.ended_at.isna()]
+    already = joined[(t < s) & joined.ended_at.isna()]
     assert already[f"enrolled_{p}"].isna().all()
     # offered in the month after the snapshot
     o = off[off.program == p].merge(df, on="customer_id")
