@@ -54,7 +54,16 @@ SERVICES: dict[str, tuple[str, ...]] = {
         "programs",
         "attributes",
     ),
-    "propensity_v1": ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs"),
+    "propensity_v1": (
+        "usage",
+        "load_shape",
+        "peer",
+        "rate",
+        "billing",
+        "engagement",
+        "programs",
+        "premise",
+    ),
     "disaggregation_v1": ("windows", "appliances"),
     "dr_response_v1": ("usage", "peer", "programs", "engagement", "dr_performance"),
 }

@@ -368,6 +368,8 @@ def build_features(
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE g_programs AS {gsql.programs_sql(present)}"
                 )
+            elif group == "premise":
+                con.execute(f"CREATE OR REPLACE TEMP TABLE g_premise AS {gsql.premise_sql()}")
             elif group == "windows":
                 summary.rows[group] = _windows(con, cfg, win, out_dir)
             if group in wanted and group != "windows":

@@ -305,3 +305,21 @@ def programs_sql(present: set[str]) -> str:
         cols.append("NULL::BIGINT AS prog_dr_events_called_365d")
     cols.append("NULL::DOUBLE AS dr_mean_reduction_kw")
     return "SELECT " + ", ".join(cols) + " FROM base b " + " ".join(joins)
+
+
+def premise_sql() -> str:
+    """The home and household from the customers table (fields no program changes)."""
+    cols = {
+        "region": "prem_region",
+        "dwelling_type": "prem_dwelling_type",
+        "floor_area_m2": "prem_floor_area_m2",
+        "build_year": "prem_build_year",
+        "occupants": "prem_occupants",
+        "heating_fuel": "prem_heating_fuel",
+        "has_ac": "prem_has_ac",
+        "has_pool": "prem_has_pool",
+        "smart_thermostat": "prem_smart_thermostat",
+        "income_band": "prem_income_band",
+    }
+    sel = ", ".join(f"c.{src} AS {dst}" for src, dst in cols.items())
+    return f"SELECT b.customer_id, b.si, {sel} FROM base b JOIN cust c USING (customer_id)"

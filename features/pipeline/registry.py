@@ -46,7 +46,7 @@ USAGE = GroupSpec(
         ("usage_cv_daily_90d", "coefficient of variation of daily kWh, 90 days"),
         ("usage_trend_yoy_30d", "mean daily kWh last 30 d / same 30 d a year earlier - 1"),
         ("usage_max_demand_kw_90d", "largest interval power (kW), 90 days"),
-        ("usage_solar_export_share_90d", "exported / (imported + exported) kWh, 90 days"),
+        ("usage_solar_export_share_90d", "export / (import + export) kWh, 90 days; 0: no export"),
         ("usage_ev_nights_30d", "nights (22-06 local) with >=2 consecutive intervals > ev_kw"),
         ("usage_anomaly_days_30d", "days in last 30 with |z| > anomaly_z vs the 90 days before"),
         ("usage_heating_slope_kwh_per_hdd", "daily kWh per heating degree day (best fit)"),
@@ -164,6 +164,28 @@ PROGRAMS_GROUP = GroupSpec(
     ("customers",),
 )
 
+PREMISE = GroupSpec(
+    "premise",
+    "customer_id",
+    "The home and household as the customers table describes them: fields that do not change "
+    "with program enrolment (EV, solar and tariff, which do, are left out: the customers table "
+    "holds their end-of-data values).",
+    45,
+    (
+        ("prem_region", "service region"),
+        ("prem_dwelling_type", "type of home"),
+        ("prem_floor_area_m2", "heated floor area, m²"),
+        ("prem_build_year", "year built"),
+        ("prem_occupants", "people living there"),
+        ("prem_heating_fuel", "main space-heating fuel"),
+        ("prem_has_ac", "air conditioning"),
+        ("prem_has_pool", "pool with a pump"),
+        ("prem_smart_thermostat", "connected thermostat"),
+        ("prem_income_band", "income band"),
+    ),
+    ("customers",),
+)
+
 WINDOWS = GroupSpec(
     "windows",
     "meter_id",
@@ -178,7 +200,8 @@ WINDOWS = GroupSpec(
 )
 
 GROUPS: dict[str, GroupSpec] = {
-    g.name: g for g in (USAGE, LOAD_SHAPE, PEER, RATE, BILLING, ENGAGEMENT, PROGRAMS_GROUP, WINDOWS)
+    g.name: g
+    for g in (USAGE, LOAD_SHAPE, PEER, RATE, BILLING, ENGAGEMENT, PROGRAMS_GROUP, PREMISE, WINDOWS)
 }
 
 DR_PERFORMANCE = GroupSpec(
