@@ -77,10 +77,15 @@ def features_build(
     ),
 ) -> None:
     """Compute the feature tables (DuckDB) from a dataset's canonical tables."""
+    from features.attributes import build_attributes
     from features.pipeline import build_features
 
-    summary = build_features(_dataset_dir(ctx, dataset, data_dir), segment_fit_end=segment_fit_end)
+    ds = _dataset_dir(ctx, dataset, data_dir)
+    summary = build_features(ds, segment_fit_end=segment_fit_end)
     typer.echo(summary.render())
+    n = build_attributes(ds)  # a source's own attributes (PowerCo's table); 0 when none
+    if n:
+        typer.echo(f"attributes: {n:,} rows")
 
 
 @features_app.command("apply")

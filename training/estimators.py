@@ -67,6 +67,9 @@ class FramePreprocessor(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return obj
 
 
+TIE_SLOPE = 1e-9
+
+
 class Calibrator(BaseEstimator):  # type: ignore[misc]
     """Map raw scores to calibrated probabilities (isotonic, Platt sigmoid, or identity)."""
 
@@ -93,7 +96,11 @@ class Calibrator(BaseEstimator):  # type: ignore[misc]
     def predict(self, p: Any) -> np.ndarray:
         p = np.asarray(p, float)
         if self.method == "isotonic":
-            return np.interp(p, self.x_, self.y_)
+            # The fitted steps tie every score inside a step (a few dozen distinct values
+            # from a validation set of a few thousand rows), throwing away the booster's
+            # ranking: 0.003-0.007 ROC-AUC on PowerCo. A 1e-9 slope on the raw score breaks
+            # the ties in the booster's order and moves no probability by more than 1e-9.
+            return np.clip(np.interp(p, self.x_, self.y_) + TIE_SLOPE * p, 0.0, 1.0)
         if self.method == "sigmoid":
             z = np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))
             return 1.0 / (1.0 + np.exp(-(self.a_ * z + self.b_)))

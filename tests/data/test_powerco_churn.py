@@ -101,3 +101,6 @@ def test_powerco_train_then_score_a_new_file(
     assert len(written) == 300 and set(written.customer_id) == set(new.id)
     assert written.probability.between(0, 1).all()
     assert scores.probability.std() > 0
+    # the config's calibration keeps the booster's ranking: isotonic on ~1,900 validation rows
+    # tied the customers into ~40 steps and cost test ROC-AUC (docs/features.md)
+    assert written.probability.nunique() >= 0.95 * len(written)
