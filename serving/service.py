@@ -65,7 +65,7 @@ class Wattwise:
 
     def __init__(self) -> None:
         from serving.config import load_serving_config
-        from serving.core import ScoringCore
+        from serving.core import ScoringCore, freeze_heap
         from serving.metrics import serving_metrics
         from wattwise.settings import load_settings
 
@@ -73,6 +73,7 @@ class Wattwise:
         cfg = load_serving_config()
         self.core = ScoringCore(settings, cfg, serving_metrics())
         self.core.start(background=True)
+        freeze_heap()  # this worker's start-up objects: no 350 ms full collections later
         HOLDER["service"] = self
         HOLDER["core"] = self.core
 
