@@ -297,7 +297,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         }
         secs = 5 if quick else 20
         server = start_server(env, log_path=tmp / "service.log")
-        note = f"model {trees} trees; 2 shared cores (others working)"
+        note = f"model {trees} trees; 2 cores shared with the load generator"
         try:
             for _ in range(2):  # warm-up
                 loadgen(server.port, "/churn/score", ours, "closed", 0, 2, 2)

@@ -21,10 +21,16 @@ PREDLOG_KEY = "test-predlog-key-0123456789"
 PROGRAMS = ["paperless", "budget_billing"]
 
 
-def feature_frame(features_dir: Path) -> pd.DataFrame:
-    """Every customer-keyed feature group joined on (customer_id, event_timestamp)."""
+def feature_frame(features_dir: Path, service: str | None = None) -> pd.DataFrame:
+    """The customer-keyed feature groups (of ``service``, else all) joined on
+    (customer_id, event_timestamp)."""
+    from features.store import SERVICES
+
+    groups = SERVICES[service] if service else None
     frame: pd.DataFrame | None = None
     for p in sorted(features_dir.glob("*.parquet")):
+        if groups is not None and p.stem not in groups:
+            continue
         names = pq.read_schema(p).names
         if "customer_id" not in names or "event_timestamp" not in names:
             continue
@@ -66,7 +72,7 @@ def served_models(
             tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db", artifact_root=root / "mlruns" / "art"
         ),
     )
-    frame = feature_frame(tiny_feature_store / "features")
+    frame = feature_frame(tiny_feature_store / "features", "churn_v1")
     rng = np.random.default_rng(3)
     usage = frame["usage_mean_daily_kwh_30d"].fillna(frame["usage_mean_daily_kwh_30d"].median())
     z = (usage - usage.mean()) / usage.std()
@@ -79,7 +85,8 @@ def served_models(
         dataset_dir=nowhere,
         training_set=churn,
     )
-    prop = frame.copy()
+    prop = feature_frame(tiny_feature_store / "features", "propensity_v1")
+    prop = prop.merge(frame[["customer_id", "event_timestamp"]], how="right")
     eligible = rng.random(len(prop)) < 0.8  # the rest were not eligible: no label
     for p in PROGRAMS:
         offered = rng.random(len(prop)) < 0.5

@@ -103,7 +103,8 @@ def test_churn_scores_equal_the_registered_model_on_online_features(service: Ser
     assert all(set(res[c]["reasons"]) <= set(feats.columns) for c in ids)
     status, shap = call(service, "/churn/score", {"customer_ids": ids, "reason_method": "shap"})
     assert status == 200, shap
-    assert [r["reasons"][0] for r in shap["results"]] == want.reason_1.tolist()
+    # (a customer with no positive contribution has no reason: "" in the pyfunc's frame)
+    assert [(r["reasons"] or [""])[0] for r in shap["results"]] == want.reason_1.tolist()
 
     # the same customers with caller-computed features score the same
     items = [
