@@ -11,35 +11,18 @@ built; ``$WATTWISE_BENCH_PROPENSITY_TRIALS`` sets the Optuna trials (default: th
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
+
+from benchmarks.scratch import training_world
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    import mlflow
 
-    from features.pipeline import build_features
-    from features.store import apply
-    from features.synth.config import load_world_config
-    from features.synth.generate import generate
     from training.config import load_model_config
     from training.pipeline import train
     from wattwise.settings import load_settings
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-prop-"))
-    try:
-        env = os.environ.get("WATTWISE_BENCH_WORLD")
-        ds = Path(env) if env else tmp / "synthetic"
-        if not env:
-            generate(load_world_config(customers=1000 if quick else 20_000, days=396), ds)
-        if not (ds / "features" / "usage.parquet").exists():
-            build_features(ds)
-        apply(ds)
-        os.environ["WATTWISE_PATHS__MLRUNS_DIR"] = str(tmp / "mlruns")
-        os.environ["WATTWISE_MLFLOW__TRACKING_URI"] = f"sqlite:///{tmp}/mlruns/mlflow.db"
-        os.environ["WATTWISE_MLFLOW__ARTIFACT_ROOT"] = str(tmp / "mlruns" / "artifacts")
+    with training_world("bench-prop-", 1000 if quick else 20_000) as ds:
         over: dict[str, Any] = {"timeout_s": 3600}
         if quick:
             over["trials"] = 1
@@ -83,12 +66,3 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             }
         )
         return rows
-    finally:
-        for k in (
-            "WATTWISE_PATHS__MLRUNS_DIR",
-            "WATTWISE_MLFLOW__TRACKING_URI",
-            "WATTWISE_MLFLOW__ARTIFACT_ROOT",
-        ):
-            os.environ.pop(k, None)
-        mlflow.set_tracking_uri(None)
-        shutil.rmtree(tmp, ignore_errors=True)

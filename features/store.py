@@ -43,27 +43,11 @@ DEFAULT_TTL_DAYS = 45
 
 # Which feature groups (views) each model's FeatureService reads. A group missing from a
 # dataset (a source without bills has no `billing`) is left out of its services.
+# (_CUSTOMER: the customer-keyed groups both customer models read)
+_CUSTOMER = ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs")
 SERVICES: dict[str, tuple[str, ...]] = {
-    "churn_v1": (
-        "usage",
-        "load_shape",
-        "peer",
-        "rate",
-        "billing",
-        "engagement",
-        "programs",
-        "attributes",
-    ),
-    "propensity_v1": (
-        "usage",
-        "load_shape",
-        "peer",
-        "rate",
-        "billing",
-        "engagement",
-        "programs",
-        "premise",
-    ),
+    "churn_v1": (*_CUSTOMER, "attributes"),
+    "propensity_v1": (*_CUSTOMER, "premise"),
     "disaggregation_v1": ("windows", "appliances"),
     "dr_response_v1": ("usage", "peer", "programs", "engagement", "dr_performance"),
 }
