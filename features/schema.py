@@ -409,7 +409,20 @@ TRUTH_CHURN = Table(
     (
         C("customer_id", pa.string(), "customer", nullable=False),
         C("snapshot", TS, "snapshot", nullable=False),
-        C("p_churn_90d", pa.float32(), "true probability", min=0, max=1),
+        C(
+            "p_churn_90d",
+            pa.float32(),
+            "true probability under the hazards of the window's months as they turned out",
+            min=0,
+            max=1,
+        ),
+        C(
+            "p_churn_90d_held",
+            pa.float32(),
+            "true probability holding the snapshot's drivers: 1-(1-hazard)^3",
+            min=0,
+            max=1,
+        ),
         C("hazard", pa.float32(), "monthly hazard", min=0, max=1),
     ),
     key=("customer_id", "snapshot"),

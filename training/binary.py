@@ -122,6 +122,7 @@ class BinarySpec:
         return np.asarray(fitted.calibrator.predict(raw), dtype=float)
 
     def evaluate(self, prep: Prepared, cfg: ModelConfig, fitted: BinaryFit) -> Evaluation:
+        from training.metrics import auc_difference_se
         from training.oracle import churn_oracle_probability
 
         y = self.split_target(prep.df, cfg)
@@ -155,7 +156,11 @@ class BinarySpec:
             m["oracle_gap_within_snapshot"] = (
                 m["oracle_roc_auc_within_snapshot"] - m["roc_auc_within_snapshot"]
             )
+            m["oracle_gap_se"] = auc_difference_se(yte, p_true, p_te)
             details["oracle_auc"] = m["oracle_roc_auc"]
+            p_held = churn_oracle_probability(prep.dataset_dir, prep.df.loc[te], "p_churn_90d_held")
+            if p_held is not None and np.isfinite(p_held).all():
+                m["oracle_held_roc_auc"] = float(roc_auc_score(yte, p_held))
         headline: dict[str, float] = {
             k: m[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows") if k in m
         }
@@ -224,6 +229,12 @@ class BinarySpec:
             lines.append(
                 f"  oracle ROC-AUC (true probabilities, same rows) {m['oracle_roc_auc']:.4f} "
                 f"(within snapshot {m['oracle_roc_auc_within_snapshot']:.4f}); gap "
-                f"{m['oracle_gap']:+.4f} (within snapshot {m['oracle_gap_within_snapshot']:+.4f})"
+                f"{m['oracle_gap']:+.4f} ± {m['oracle_gap_se']:.4f} (within snapshot "
+                f"{m['oracle_gap_within_snapshot']:+.4f})"
+            )
+        if "oracle_held_roc_auc" in m:
+            lines.append(
+                f"  (the true probabilities holding the snapshot's drivers: ROC-AUC "
+                f"{m['oracle_held_roc_auc']:.4f}; not a bound: they ignore predictable bill shocks)"
             )
         return lines

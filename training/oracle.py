@@ -21,15 +21,28 @@ def _truth(dataset_dir: Path, name: str) -> Path | None:
     return d if d.exists() else None
 
 
-def churn_oracle_probability(dataset_dir: Path, rows: pd.DataFrame) -> np.ndarray | None:
-    """The stored true 90-day churn probability of each row (None if there is no truth)."""
+def churn_oracle_probability(
+    dataset_dir: Path, rows: pd.DataFrame, column: str = "p_churn_90d"
+) -> np.ndarray | None:
+    """The stored true 90-day churn probability of each row (None if there is no truth).
+
+    ``p_churn_90d`` knows the hazards of the window's months as they turned out (an upper
+    bound for a model at the snapshot); ``p_churn_90d_held`` holds the snapshot's drivers
+    (older worlds lack it: None).
+    """
     d = _truth(dataset_dir, "churn_probability")
     if d is None or rows.empty:
         return None
     con = duckdb.connect()
+    names = {
+        r[0]
+        for r in con.execute(f"describe select * from read_parquet('{d}/*.parquet')").fetchall()
+    }
+    if column not in names:
+        return None
     con.register("rows_", rows[["customer_id", "event_timestamp"]].assign(__i=np.arange(len(rows))))
     df = con.execute(
-        f"""select r.__i, t.p_churn_90d as p from rows_ r
+        f"""select r.__i, t.{column} as p from rows_ r
             left join read_parquet('{d}/*.parquet') t
               on t.customer_id = r.customer_id and t.snapshot = r.event_timestamp
             order by r.__i"""

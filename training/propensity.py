@@ -28,7 +28,7 @@ import pandas as pd
 
 from training.config import ModelConfig
 from training.estimators import Calibrator, FramePreprocessor, LgbData, fit_lightgbm
-from training.metrics import binary_metrics, qini_coefficient, true_qini
+from training.metrics import auc_difference_se, binary_metrics, qini_coefficient, true_qini
 from training.spec import Evaluation, Package, Prepared
 from wattwise.errors import DataError
 
@@ -182,29 +182,6 @@ def evaluate_propensity(
             ]
         )
     return {"roc_auc": float(np.nanmean(aucs)) if aucs else float("nan"), "brier": 0.0}
-
-
-def auc_difference_se(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """Standard error of ROC-AUC(a) - ROC-AUC(b) on the same rows (DeLong, paired).
-
-    Why: with a few hundred enrolments in a test set, a gap of 0.02 is within sampling error;
-    the report says so next to each gap.
-    """
-    from scipy.stats import rankdata
-
-    pos, neg = y == 1, y == 0
-    m, n = int(pos.sum()), int(neg.sum())
-    if m < 2 or n < 2:
-        return float("nan")
-    v01, v10 = [], []
-    for s in (a, b):
-        tz = rankdata(np.concatenate([s[pos], s[neg]]))
-        tx, ty = rankdata(s[pos]), rankdata(s[neg])
-        v01.append((tz[:m] - tx) / n)
-        v10.append(1.0 - (tz[m:] - ty) / m)
-    sx, sy = np.cov(np.array(v01)), np.cov(np.array(v10))
-    var = (sx[0, 0] + sx[1, 1] - 2 * sx[0, 1]) / m + (sy[0, 0] + sy[1, 1] - 2 * sy[0, 1]) / n
-    return float(np.sqrt(max(var, 0.0)))
 
 
 def program_metrics(

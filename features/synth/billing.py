@@ -12,8 +12,14 @@ price advantage, ``ps`` the customer's price sensitivity, and every driver is kn
 The latent drivers leave behavioural traces, as they do at a real utility: price-sensitive
 customers look up rates online (web inquiries, more when the competitor is cheaper), unhappy
 ones complain more, and 12 % answer a satisfaction survey each month.
-The true probability of leaving within 90 days, holding the drivers, is ``1-(1-h)^3``; the
-observed label is whether the account closed within 90 days. A churned customer's meter stops.
+Two true probabilities are stored per snapshot. ``p90`` holds the drivers at the snapshot:
+``1-(1-h)^3``. ``p90_realised`` uses the hazards the customer actually faced in the months of
+the window (the next bills' shocks, the complaints, outages, arrears and competitor prices as
+they turned out; for a customer who left, those of the path on which they stayed), weighted by
+the share of each month's move-out days inside the 90 days: ``1 - prod_j (1 - f_j h_j)``. It
+knows the future drivers, so it bounds what a model at the snapshot can reach; ``p90`` does
+not (seasonal bill shocks are predictable and it ignores them). The observed label is whether
+the account closed within 90 days. A churned customer's meter stops.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ class Billing:
     contacts: dict[str, np.ndarray]  # cust, day, channel idx, kind idx
     outages: dict[str, np.ndarray]  # cust, start_us, minutes
     surveys: dict[str, np.ndarray]  # cust, day, satisfaction
-    churn_snap: dict[str, np.ndarray]  # cust, month, churned, p90, hazard
+    churn_snap: dict[str, np.ndarray]  # cust, month, churned, p90, p90_realised, hazard
 
 
 def monthly_costs(
@@ -107,6 +113,12 @@ def simulate_billing(
     outage_n = np.zeros((n, M), np.float32)
     outage_min = np.zeros((n, M), np.float32)
     sat = pop.satisfaction0.copy()
+    # the path on which every customer stays: drivers of the hazards a leaver would have faced
+    # (equal to the recorded ones while a customer is active)
+    sat_all = sat.copy()
+    balance_all = np.zeros(n, np.float32)
+    hazard_all = np.zeros((n, M), np.float32)
+    stay_rng = rng.spawn(1)[0]  # draws only that path needs: the recorded stream is unchanged
     contacts: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "channel": [], "kind": []}
     outages: dict[str, list[np.ndarray]] = {"cust": [], "start_us": [], "minutes": []}
     surveys: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "satisfaction": []}
@@ -139,6 +151,7 @@ def simulate_billing(
             balance = np.where(paid, 0.5 * balance, balance + np.where(active, bill, 0)).astype(
                 np.float32
             )
+            balance_all = np.where(unpaid, balance_all + bill, 0.5 * balance_all).astype(np.float32)
             arrears[:, m - 1] = balance
         lo, hi = max(0, m - 3), m
         comp3 = complaints[:, lo:hi].sum(axis=1)
@@ -150,13 +163,14 @@ def simulate_billing(
             + 2.5 * ps * gap[m]
             + 0.55 * comp3
             + 0.2 * out3
-            + 0.3 * np.clip(7 - sat, 0, None)
+            + 0.3 * np.clip(7 - sat_all, 0, None)
             - 0.45 * np.log1p(np.maximum(tenure_y, 0))
             - 0.9 * eng
-            + 0.5 * (balance > 0)
+            + 0.5 * (balance_all > 0)
             - 0.3 * in_dr[:, m]
         )
         h = _sigmoid(logit).astype(np.float32)
+        hazard_all[:, m] = h
         leave = active & (rng.random(n) < h)
         move_out[leave] = s + 1 + rng.integers(0, max(days_in - 1, 1), leave.sum())
         idx = np.flatnonzero(active)
@@ -167,11 +181,13 @@ def simulate_billing(
         # what happens during the month (seen only by later snapshots)
         storms = rng.random(len(cfg.regions)) < 0.15
         rate = 0.05 + 0.4 * storms[pop.region]
-        k = np.where(active, rng.poisson(rate), 0)
-        outage_n[:, m] = k
-        o_cust = np.repeat(np.arange(n), k)
+        k_all = rng.poisson(rate)
+        outage_n[:, m] = k_all
+        o_cust = np.repeat(np.arange(n), np.where(active, k_all, 0))
         o_min = rng.lognormal(4.3, 1.0, o_cust.size).astype(np.float32)
         np.add.at(outage_min[:, m], o_cust, o_min)
+        o_left = np.repeat(np.arange(n), np.where(active, 0, k_all))
+        np.add.at(outage_min[:, m], o_left, stay_rng.lognormal(4.3, 1.0, o_left.size))
         o_start = (s + rng.integers(0, days_in, o_cust.size)) * 86_400_000_000 + rng.integers(
             0, 86_400, o_cust.size
         ) * 1_000_000
@@ -195,15 +211,17 @@ def simulate_billing(
             ("web", "inquiry"): 0.2 * ps * (1 + 8 * max(float(gap[m]), 0.0)),
         }
         for (ch, kind), lm in lam.items():
-            cnt = np.where(active, rng.poisson(lm), 0)
+            cnt_all = rng.poisson(lm)
+            cnt = np.where(active, cnt_all, 0)
             if kind == "complaint":
-                complaints[:, m] = cnt
+                complaints[:, m] = cnt_all
             c = np.repeat(np.arange(n), cnt)
             contacts["cust"].append(c)
             contacts["day"].append(s + rng.integers(0, days_in, c.size))
             contacts["channel"].append(np.full(c.size, ch))
             contacts["kind"].append(np.full(c.size, kind))
-        respond = active & (rng.random(n) < 0.12)
+        respond_all = rng.random(n) < 0.12
+        respond = active & respond_all
         new_sat = np.clip(
             np.round(
                 pop.satisfaction0
@@ -216,6 +234,7 @@ def simulate_billing(
             10,
         ).astype(np.float32)
         sat = np.where(respond, new_sat, sat)
+        sat_all = np.where(respond_all, new_sat, sat_all)
         r = np.flatnonzero(respond)
         surveys["cust"].append(r)
         surveys["day"].append(s + rng.integers(0, days_in, r.size))
@@ -228,6 +247,7 @@ def simulate_billing(
     churned = (move_out[cust] > snaps_abs[month]) & (
         move_out[cust] <= snaps_abs[month] + HORIZON_DAYS
     )
+    p90_realised = _realised_p90(hazard_all, mstart, mend, cust, month)
     # final bills: only days before move-out are billed
     day_abs = day0 + np.arange(cfg.days)
     billed = day_abs[None, :] < move_out[:, None]
@@ -256,9 +276,31 @@ def simulate_billing(
             "month": month,
             "churned": churned,
             "p90": np.concatenate(snap["p90"]),
+            "p90_realised": p90_realised,
             "hazard": np.concatenate(snap["hazard"]),
         },
     )
+
+
+def _realised_p90(
+    hazard: np.ndarray, mstart: np.ndarray, mend: np.ndarray, cust: np.ndarray, month: np.ndarray
+) -> np.ndarray:
+    """P(move-out within 90 days of snapshot ``month``) under the hazards actually faced.
+
+    Leaving in month j moves out on one of days ``s_j+1 .. s_j+L_j`` (``L_j`` = days in the
+    month - 1) uniformly, so month j counts with the share ``f_j`` of those days inside the
+    window; months past the data count as 0 (their snapshots are not labelled).
+    """
+    M = hazard.shape[1]
+    survive = np.ones(cust.size)
+    for k in range(4):  # the snapshot's month and up to three more reach day 90
+        j = month + k
+        inside = j < M
+        jj = np.minimum(j, M - 1)
+        days = np.maximum(mend[jj] - mstart[jj] - 1, 1)
+        f = np.clip((mstart[month] + HORIZON_DAYS - mstart[jj]) / days, 0.0, 1.0)
+        survive *= 1.0 - np.where(inside, f * hazard[cust, jj], 0.0)
+    return (1.0 - survive).astype(np.float32)
 
 
 def price_arrays(clock: Clock) -> np.ndarray:

@@ -170,7 +170,7 @@ def test_evaluate_scores_the_oracle_on_the_model_test_rows(
 
 def test_auc_difference_se_matches_the_bootstrap() -> None:
     """The paired DeLong standard error of a gap agrees with resampling the test rows."""
-    from training.propensity import auc_difference_se
+    from training.metrics import auc_difference_se
 
     rng = np.random.default_rng(0)
     n = 3000

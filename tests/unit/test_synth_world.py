@@ -185,6 +185,50 @@ def test_churn_truth_is_informative(tiny_world: GenerateSummary) -> None:
     assert roc_auc_score(df.churned, df.p_churn_90d) > 0.6
 
 
+def test_churn_truth_follows_the_monthly_hazards(tiny_world: GenerateSummary) -> None:
+    """For a customer still there three months on, the realised probability combines the
+    hazards stored at the next snapshots (a move-out in the third month counts with the share
+    of its days inside 90 days); the held one repeats the snapshot's hazard."""
+    t = read_table(tiny_world.out_dir, "churn_probability").to_pandas()
+    t["snapshot"] = t.snapshot.dt.tz_convert("UTC").dt.tz_localize(None)
+    h = t.pivot(index="customer_id", columns="snapshot", values="hazard")
+    snaps = list(h.columns)
+    np.testing.assert_allclose(t.p_churn_90d_held, 1 - (1 - t.hazard) ** 3, rtol=1e-5)
+    checked = 0
+    for i, s in enumerate(snaps[:-4]):
+        nxt = snaps[i : i + 5]
+        days = np.diff(np.array(nxt, dtype="datetime64[D]")).astype(int)
+        start = np.array([(d - s).days for d in nxt[:4]])
+        share = np.clip((90 - start) / (days - 1), 0, 1)
+        stay = h[nxt[:4]].notna().all(axis=1)
+        hz = h.loc[stay, nxt[:4]].to_numpy(float)
+        want = 1 - np.prod(1 - share * hz, axis=1)
+        got = t[t.snapshot == s].set_index("customer_id").loc[stay[stay].index, "p_churn_90d"]
+        np.testing.assert_allclose(got.to_numpy(float), want, rtol=1e-4, atol=1e-6)
+        checked += len(want)
+    assert checked > 500
+
+
+def test_realised_churn_truth_ranks_better_than_the_held_one(tiny_world: GenerateSummary) -> None:
+    """The realised probability knows the window's bill shocks, complaints and outages."""
+    from sklearn.metrics import roc_auc_score
+
+    root = tiny_world.out_dir
+    df = (
+        duckdb.connect()
+        .execute(
+            f"""select l.churned, t.p_churn_90d, t.p_churn_90d_held
+                from read_parquet('{root}/churn_labels/*.parquet') l
+                join read_parquet('{root}/truth/churn_probability/*.parquet') t
+                using (customer_id, snapshot)"""
+        )
+        .fetchdf()
+    )
+    assert roc_auc_score(df.churned, df.p_churn_90d) > roc_auc_score(
+        df.churned, df.p_churn_90d_held
+    )
+
+
 def test_offers_move_enrollment(tiny_world: GenerateSummary) -> None:
     t = read_table(tiny_world.out_dir, "enrollment_probability").to_pandas()
     uplift = t.p_offer - t.p_no_offer
