@@ -225,6 +225,15 @@ def billing_sql(has_payments: bool) -> str:
     """
 
 
+LONG_CONTACT_RATES = {
+    "eng_web_logins_per_30d_365d": "kind = 'login' AND channel = 'web'",
+    "eng_app_logins_per_30d_365d": "kind = 'login' AND channel = 'app'",
+    "eng_email_inquiries_per_30d_365d": "kind = 'inquiry' AND channel = 'email'",
+    "eng_web_inquiries_per_30d_365d": "kind = 'inquiry' AND channel = 'web'",
+    "eng_complaints_per_30d_365d": "kind = 'complaint'",
+}
+
+
 def engagement_sql(present: set[str]) -> str:
     """Contacts, outages and surveys before the snapshot; tenure and consents."""
     d90 = "INTERVAL 90 DAY"
@@ -249,6 +258,29 @@ def engagement_sql(present: set[str]) -> str:
             f"NULL::BIGINT AS eng_contacts_90d, {nulls}, NULL::BIGINT AS eng_calls_90d, "
             "NULL::BIGINT AS eng_digital_logins_90d"
         )
+    long_nulls = ", ".join(f"NULL::DOUBLE AS {c}" for c in LONG_CONTACT_RATES)
+    if "contacts" in present:
+        # Stable traits (digital engagement, price sensitivity, temper) show in contact rates
+        # over a year far more reliably than in 90 days; per 30 days of observed history, i.e.
+        # since the later of the contact log's first record and the customer's tenure start.
+        rates = ", ".join(
+            f"count(*) FILTER (WHERE {cond}) AS {c}" for c, cond in LONG_CONTACT_RATES.items()
+        )
+        joins.append(f"""LEFT JOIN (SELECT x.customer_id, s.si, {rates}
+          FROM src_contacts x JOIN snaps s ON x.ts < s.ts AND x.ts >= s.ts - INTERVAL 365 DAY
+          GROUP BY ALL) cy USING (customer_id, si)""")
+        hist = (
+            "least(365, date_diff('day', greatest((SELECT min(ts) FROM src_contacts)::DATE, "
+            "c.tenure_start::DATE), b.sd))"
+        )
+        parts.append(
+            ", ".join(
+                f"CASE WHEN {hist} >= 30 THEN coalesce(cy.{c}, 0) * 30.0 / {hist} END AS {c}"
+                for c in LONG_CONTACT_RATES
+            )
+        )
+    else:
+        parts.append(long_nulls)
     if "outages" in present:
         end = "x.start + to_microseconds((x.minutes * 60000000)::BIGINT)"
         joins.append(f"""LEFT JOIN (SELECT x.customer_id, s.si, count(*) AS n, sum(x.minutes) AS mins
@@ -293,8 +325,18 @@ def programs_sql(present: set[str]) -> str:
           JOIN snaps s ON x.sent_at < s.ts AND x.sent_at >= s.ts - INTERVAL 90 DAY
           GROUP BY ALL) ofr USING (customer_id, si)""")
         cols += [f"coalesce(ofr.o_{p}, 0) AS prog_offers_{p}_90d" for p in PROGRAMS]
+        # an offer works in the month it is sent and the next: how long ago the last one was
+        last = ", ".join(
+            f"date_diff('day', max(x.sent_at) FILTER (WHERE program = '{p}'), s.ts) AS d_{p}"
+            for p in PROGRAMS
+        )
+        joins.append(f"""LEFT JOIN (SELECT x.customer_id, s.si, {last} FROM src_offers x
+          JOIN snaps s ON x.sent_at < s.ts AND x.sent_at >= s.ts - INTERVAL 365 DAY
+          GROUP BY x.customer_id, s.si, s.ts) lo USING (customer_id, si)""")
+        cols += [f"lo.d_{p} AS prog_days_since_offer_{p}" for p in PROGRAMS]
     else:
         cols += [f"NULL::BIGINT AS prog_offers_{p}_90d" for p in PROGRAMS]
+        cols += [f"NULL::BIGINT AS prog_days_since_offer_{p}" for p in PROGRAMS]
     if {"events", "event_participants"} <= present:
         joins.append("""LEFT JOIN (SELECT x.customer_id, s.si, count(*) AS n
           FROM src_event_participants x JOIN src_events e USING (event_id)

@@ -137,6 +137,11 @@ ENGAGEMENT = GroupSpec(
         *((f"eng_{k}_90d", f"{k} contacts, 90 days") for k in CONTACT_KINDS),
         ("eng_calls_90d", "contacts by phone, 90 days"),
         ("eng_digital_logins_90d", "web/app logins, 90 days"),
+        ("eng_web_logins_per_30d_365d", "web logins per 30 days over the last year"),
+        ("eng_app_logins_per_30d_365d", "app logins per 30 days over the last year"),
+        ("eng_email_inquiries_per_30d_365d", "e-mail inquiries per 30 days over the last year"),
+        ("eng_web_inquiries_per_30d_365d", "web inquiries (rate look-ups) per 30 days, year"),
+        ("eng_complaints_per_30d_365d", "complaints per 30 days over the last year"),
         ("eng_outages_90d", "outages that ended before the snapshot, 90 days"),
         ("eng_outage_minutes_90d", "their minutes"),
         ("eng_last_satisfaction", "last survey score (0-10)"),
@@ -158,6 +163,10 @@ PROGRAMS_GROUP = GroupSpec(
     (
         *((f"prog_enrolled_{p}", f"enrolled in {p} at the snapshot") for p in PROGRAMS),
         *((f"prog_offers_{p}_90d", f"{p} offers received, 90 days") for p in PROGRAMS),
+        *(
+            (f"prog_days_since_offer_{p}", f"days since the last {p} offer (365 days, else null)")
+            for p in PROGRAMS
+        ),
         ("prog_dr_events_called_365d", "DR events the customer was called for, 365 days"),
         ("dr_mean_reduction_kw", "measured DR reduction (null until settlement exists)"),
     ),

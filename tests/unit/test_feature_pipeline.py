@@ -148,6 +148,32 @@ def test_usage_billing_and_contacts_match_pandas(built: Path, tiny_world: Genera
     e = e[e.event_timestamp == snap].set_index("customer_id")
     assert (e.eng_contacts_90d == counts.reindex(e.index).fillna(0)).all()
 
+    # a year's web logins per 30 days of history (since the log's start or tenure, if later)
+    cust = read_table(d, "customers").to_pandas().set_index("customer_id")
+    y = contacts[(contacts.ts < snap) & (contacts.ts >= snap - pd.Timedelta(days=365))]
+    web = y[(y.kind == "login") & (y.channel == "web")].groupby("customer_id").size()
+    start = (
+        pd.to_datetime(cust.tenure_start)
+        .dt.tz_localize("UTC")
+        .clip(lower=contacts.ts.min().normalize())
+    )
+    hist = (snap - start.reindex(e.index)).dt.days.clip(upper=365)
+    want = (web.reindex(e.index).fillna(0) * 30.0 / hist).where(hist >= 30)
+    got_rate = e.eng_web_logins_per_30d_365d
+    assert got_rate.notna().sum() > 50
+    assert np.allclose(got_rate.to_numpy(float), want.to_numpy(float), equal_nan=True)
+
+    offers = read_table(d, "offers").to_pandas()
+    o = offers[(offers.program == "paperless") & (offers.sent_at < snap)]
+    o = o[o.sent_at >= snap - pd.Timedelta(days=365)]
+    last = o.groupby("customer_id").sent_at.max()
+    want_days = (snap.normalize() - last.dt.normalize()).dt.days.reindex(e.index)
+    pf = pd.read_parquet(built / "programs.parquet")
+    pf = pf[pf.event_timestamp == snap].set_index("customer_id").reindex(e.index)
+    got_days = pf.prog_days_since_offer_paperless.astype(float)
+    assert got_days.notna().sum() > 0
+    assert np.allclose(got_days.to_numpy(), want_days.to_numpy(float), equal_nan=True)
+
 
 def test_sources_without_reads_still_build_what_they_can(
     tiny_world: GenerateSummary, tmp_path: Path
