@@ -412,7 +412,14 @@ TRUTH_CHURN = Table(
         C(
             "p_churn_90d",
             pa.float32(),
-            "true probability under the hazards of the window's months as they turned out",
+            "true probability given the state at the snapshot (the next months' events drawn)",
+            min=0,
+            max=1,
+        ),
+        C(
+            "p_churn_90d_realised",
+            pa.float32(),
+            "probability under the hazards as they turned out (knows the future: a bound)",
             min=0,
             max=1,
         ),

@@ -158,9 +158,12 @@ class BinarySpec:
             )
             m["oracle_gap_se"] = auc_difference_se(yte, p_true, p_te)
             details["oracle_auc"] = m["oracle_roc_auc"]
-            p_held = churn_oracle_probability(prep.dataset_dir, prep.df.loc[te], "p_churn_90d_held")
-            if p_held is not None and np.isfinite(p_held).all():
-                m["oracle_held_roc_auc"] = float(roc_auc_score(yte, p_held))
+            for kind in ("realised", "held"):
+                p_k = churn_oracle_probability(
+                    prep.dataset_dir, prep.df.loc[te], f"p_churn_90d_{kind}"
+                )
+                if p_k is not None and np.isfinite(p_k).all():
+                    m[f"oracle_{kind}_roc_auc"] = float(roc_auc_score(yte, p_k))
         headline: dict[str, float] = {
             k: m[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows") if k in m
         }
@@ -232,9 +235,10 @@ class BinarySpec:
                 f"{m['oracle_gap']:+.4f} ± {m['oracle_gap_se']:.4f} (within snapshot "
                 f"{m['oracle_gap_within_snapshot']:+.4f})"
             )
-        if "oracle_held_roc_auc" in m:
+        if "oracle_realised_roc_auc" in m and "oracle_held_roc_auc" in m:
             lines.append(
-                f"  (the true probabilities holding the snapshot's drivers: ROC-AUC "
-                f"{m['oracle_held_roc_auc']:.4f}; not a bound: they ignore predictable bill shocks)"
+                f"  (knowing the window's events as they turned out: {m['oracle_realised_roc_auc']:.4f},"
+                f" an upper bound; holding the snapshot's drivers: {m['oracle_held_roc_auc']:.4f},"
+                " not a bound)"
             )
         return lines

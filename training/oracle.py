@@ -26,9 +26,10 @@ def churn_oracle_probability(
 ) -> np.ndarray | None:
     """The stored true 90-day churn probability of each row (None if there is no truth).
 
-    ``p_churn_90d`` knows the hazards of the window's months as they turned out (an upper
-    bound for a model at the snapshot); ``p_churn_90d_held`` holds the snapshot's drivers
-    (older worlds lack it: None).
+    ``p_churn_90d`` is the oracle: the probability given the world's state at the snapshot
+    (the window's events averaged over). ``p_churn_90d_realised`` knows those events as they
+    turned out (an upper bound); ``p_churn_90d_held`` holds the snapshot's drivers (not a
+    bound). Older worlds lack the last two: None.
     """
     d = _truth(dataset_dir, "churn_probability")
     if d is None or rows.empty:

@@ -12,14 +12,20 @@ price advantage, ``ps`` the customer's price sensitivity, and every driver is kn
 The latent drivers leave behavioural traces, as they do at a real utility: price-sensitive
 customers look up rates online (web inquiries, more when the competitor is cheaper), unhappy
 ones complain more, and 12 % answer a satisfaction survey each month.
-Two true probabilities are stored per snapshot. ``p90`` holds the drivers at the snapshot:
-``1-(1-h)^3``. ``p90_realised`` uses the hazards the customer actually faced in the months of
-the window (the next bills' shocks, the complaints, outages, arrears and competitor prices as
-they turned out; for a customer who left, those of the path on which they stayed), weighted by
-the share of each month's move-out days inside the 90 days: ``1 - prod_j (1 - f_j h_j)``. It
-knows the future drivers, so it bounds what a model at the snapshot can reach; ``p90`` does
-not (seasonal bill shocks are predictable and it ignores them). The observed label is whether
-the account closed within 90 days. A churned customer's meter stops.
+Three true probabilities of leaving within 90 days are stored per snapshot, each
+``1 - prod_j (1 - f_j h_j)`` over the months j of the window (``f_j``: the share of month j's
+move-out days inside the 90 days), on the path on which the customer stays:
+
+* ``p90_expected`` (the oracle): the next months' hazards averaged over what happens in
+  between (outages, complaints, survey answers, unpaid bills, drawn from the customer's state
+  at the snapshot), with the next bills taken as they turned out: what the world knows at the
+  snapshot, up to the weather;
+* ``p90_realised``: the hazards as they turned out (knows the future: an upper bound);
+* ``p90``: the snapshot's drivers held, ``1-(1-h)^3`` (ignores the predictable seasonal bill
+  shocks, so a model can beat it).
+
+The observed label is whether the account closed within 90 days. A churned customer's meter
+stops.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class Billing:
     contacts: dict[str, np.ndarray]  # cust, day, channel idx, kind idx
     outages: dict[str, np.ndarray]  # cust, start_us, minutes
     surveys: dict[str, np.ndarray]  # cust, day, satisfaction
-    churn_snap: dict[str, np.ndarray]  # cust, month, churned, p90, p90_realised, hazard
+    churn_snap: dict[str, np.ndarray]  # cust, month, churned, p90*, hazard
 
 
 def monthly_costs(
@@ -105,6 +111,7 @@ def simulate_billing(
 
     move_out = np.full(n, NEVER, np.int64)
     bill_amount_full = np.add.reduceat(day_amount, mstart, axis=1)
+    shocks = bill_shocks(bill_amount_full)
     arrears = np.zeros((n, M), np.float32)
     pay_day = np.full((n, M), NEVER, np.int64)
     pay_amount = np.zeros((n, M), np.float32)
@@ -112,13 +119,20 @@ def simulate_billing(
     complaints = np.zeros((n, M), np.float32)
     outage_n = np.zeros((n, M), np.float32)
     outage_min = np.zeros((n, M), np.float32)
+    complaints_stay = np.zeros((n, M), np.float32)
+    outage_stay = np.zeros((n, M), np.float32)
     sat = pop.satisfaction0.copy()
     # the path on which every customer stays: drivers of the hazards a leaver would have faced
     # (equal to the recorded ones while a customer is active)
     sat_all = sat.copy()
     balance_all = np.zeros(n, np.float32)
     hazard_all = np.zeros((n, M), np.float32)
-    stay_rng = rng.spawn(1)[0]  # draws only that path needs: the recorded stream is unchanged
+    sat_at = np.zeros((n, M), np.float32)  # that path's state at each snapshot
+    owing_at = np.zeros((n, M), bool)
+    # draws only that path needs come from their own stream: the recorded world is the same
+    # with or without them (numpy's Poisson consumes a rate-dependent number of draws, so the
+    # recorded draws keep the recorded path's rates)
+    stay_rng = rng.spawn(1)[0]
     contacts: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "channel": [], "kind": []}
     outages: dict[str, list[np.ndarray]] = {"cust": [], "start_us": [], "minutes": []}
     surveys: dict[str, list[np.ndarray]] = {"cust": [], "day": [], "satisfaction": []}
@@ -132,11 +146,7 @@ def simulate_billing(
         s = day0 + int(mstart[m])
         days_in = int(mend[m] - mstart[m])
         active = move_out >= s
-        if m >= 2:
-            prev = bill_amount_full[:, max(0, m - 4) : m - 1].mean(axis=1)
-            shock = bill_amount_full[:, m - 1] / np.maximum(prev, 1.0)
-        else:
-            shock = np.ones(n, np.float32)
+        shock = shocks[:, m]
         # payment of the bill issued at this snapshot (for month m-1)
         if m >= 1:
             bill = np.maximum(bill_amount_full[:, m - 1], 0)  # a credit (solar) needs no payment
@@ -154,23 +164,14 @@ def simulate_billing(
             balance_all = np.where(unpaid, balance_all + bill, 0.5 * balance_all).astype(np.float32)
             arrears[:, m - 1] = balance
         lo, hi = max(0, m - 3), m
-        comp3 = complaints[:, lo:hi].sum(axis=1)
-        out3 = outage_n[:, lo:hi].sum(axis=1)
+        comp3 = complaints_stay[:, lo:hi].sum(axis=1)
+        out3 = outage_stay[:, lo:hi].sum(axis=1)
         tenure_y = (s - pop.tenure_start) / 365.25
-        logit = (
-            -4.0
-            + 1.8 * ps * np.clip(shock - 1, -0.3, 1.5)
-            + 2.5 * ps * gap[m]
-            + 0.55 * comp3
-            + 0.2 * out3
-            + 0.3 * np.clip(7 - sat_all, 0, None)
-            - 0.45 * np.log1p(np.maximum(tenure_y, 0))
-            - 0.9 * eng
-            + 0.5 * (balance_all > 0)
-            - 0.3 * in_dr[:, m]
+        h = _hazard(
+            ps, eng, shock, gap[m], comp3, out3, sat_all, tenure_y, balance_all > 0, in_dr[:, m]
         )
-        h = _sigmoid(logit).astype(np.float32)
         hazard_all[:, m] = h
+        sat_at[:, m], owing_at[:, m] = sat_all, balance_all > 0
         leave = active & (rng.random(n) < h)
         move_out[leave] = s + 1 + rng.integers(0, max(days_in - 1, 1), leave.sum())
         idx = np.flatnonzero(active)
@@ -182,12 +183,14 @@ def simulate_billing(
         storms = rng.random(len(cfg.regions)) < 0.15
         rate = 0.05 + 0.4 * storms[pop.region]
         k_all = rng.poisson(rate)
-        outage_n[:, m] = k_all
-        o_cust = np.repeat(np.arange(n), np.where(active, k_all, 0))
+        outage_n[:, m] = np.where(active, k_all, 0)
+        outage_stay[:, m] = k_all
+        o_cust = np.repeat(np.arange(n), outage_n[:, m].astype(np.int64))
         o_min = rng.lognormal(4.3, 1.0, o_cust.size).astype(np.float32)
         np.add.at(outage_min[:, m], o_cust, o_min)
+        minutes_stay = outage_min[:, m].astype(np.float64)
         o_left = np.repeat(np.arange(n), np.where(active, 0, k_all))
-        np.add.at(outage_min[:, m], o_left, stay_rng.lognormal(4.3, 1.0, o_left.size))
+        np.add.at(minutes_stay, o_left, stay_rng.lognormal(4.3, 1.0, o_left.size))
         o_start = (s + rng.integers(0, days_in, o_cust.size)) * 86_400_000_000 + rng.integers(
             0, 86_400, o_cust.size
         ) * 1_000_000
@@ -198,11 +201,7 @@ def simulate_billing(
         lam = {
             ("call", "billing"): 0.05 + 0.5 * excess,
             ("call", "outage_report"): 0.3 * outage_n[:, m],
-            ("call", "complaint"): 0.012
-            + 0.35 * np.clip(shock - 1.25, 0, 3)
-            + 0.15 * (outage_min[:, m] > 240)
-            + 0.05 * (balance > 0)
-            + 0.04 * np.clip(7 - sat, 0, None),
+            ("call", "complaint"): _complaint_rate(shock, outage_min[:, m] > 240, balance > 0, sat),
             ("web", "login"): 2.5 * eng**1.5,
             ("app", "login"): 1.5 * eng**2,
             ("email", "inquiry"): 0.04 + 0.1 * eng,
@@ -211,10 +210,11 @@ def simulate_billing(
             ("web", "inquiry"): 0.2 * ps * (1 + 8 * max(float(gap[m]), 0.0)),
         }
         for (ch, kind), lm in lam.items():
-            cnt_all = rng.poisson(lm)
-            cnt = np.where(active, cnt_all, 0)
+            cnt = np.where(active, rng.poisson(lm), 0)
             if kind == "complaint":
-                complaints[:, m] = cnt_all
+                complaints[:, m] = cnt
+                lam_stay = _complaint_rate(shock, minutes_stay > 240, balance_all > 0, sat_all)
+                complaints_stay[:, m] = np.where(active, cnt, stay_rng.poisson(lam_stay))
             c = np.repeat(np.arange(n), cnt)
             contacts["cust"].append(c)
             contacts["day"].append(s + rng.integers(0, days_in, c.size))
@@ -222,19 +222,19 @@ def simulate_billing(
             contacts["kind"].append(np.full(c.size, kind))
         respond_all = rng.random(n) < 0.12
         respond = active & respond_all
-        new_sat = np.clip(
-            np.round(
-                pop.satisfaction0
-                - 1.2 * complaints[:, m]
-                - 0.4 * outage_n[:, lo : m + 1].sum(axis=1)
-                - 1.5 * np.clip(shock - 1, 0, 2)
-                + rng.normal(0, 1, n)
-            ),
-            0,
-            10,
-        ).astype(np.float32)
+        noise = rng.normal(0, 1, n)
+        new_sat = _survey_score(
+            pop.satisfaction0, complaints[:, m], outage_n[:, lo : m + 1].sum(axis=1), shock, noise
+        )
+        stay_sat = _survey_score(
+            pop.satisfaction0,
+            complaints_stay[:, m],
+            outage_stay[:, lo : m + 1].sum(axis=1),
+            shock,
+            noise,
+        )
         sat = np.where(respond, new_sat, sat)
-        sat_all = np.where(respond_all, new_sat, sat_all)
+        sat_all = np.where(respond_all, stay_sat, sat_all)
         r = np.flatnonzero(respond)
         surveys["cust"].append(r)
         surveys["day"].append(s + rng.integers(0, days_in, r.size))
@@ -248,6 +248,18 @@ def simulate_billing(
         move_out[cust] <= snaps_abs[month] + HORIZON_DAYS
     )
     p90_realised = _realised_p90(hazard_all, mstart, mend, cust, month)
+    expected = expected_p90(
+        _StayPath(
+            hazard_all, shocks, bill_amount_full, complaints_stay, outage_stay, sat_at, owing_at
+        ),
+        pop,
+        gap,
+        in_dr,
+        day0 + mstart,
+        mend - mstart,
+        rng.spawn(1)[0],
+    )
+    p90_expected = expected[cust, month]
     # final bills: only days before move-out are billed
     day_abs = day0 + np.arange(cfg.days)
     billed = day_abs[None, :] < move_out[:, None]
@@ -277,9 +289,178 @@ def simulate_billing(
             "churned": churned,
             "p90": np.concatenate(snap["p90"]),
             "p90_realised": p90_realised,
+            "p90_expected": p90_expected,
             "hazard": np.concatenate(snap["hazard"]),
         },
     )
+
+
+def _hazard(
+    ps: np.ndarray,
+    eng: np.ndarray,
+    shock: np.ndarray,
+    gap: float,
+    comp3: np.ndarray,
+    out3: np.ndarray,
+    sat: np.ndarray,
+    tenure_y: np.ndarray,
+    owing: np.ndarray,
+    in_dr: np.ndarray,
+) -> np.ndarray:
+    """The monthly churn hazard (the formula of the module docstring); broadcasts."""
+    logit = (
+        -4.0
+        + 1.8 * ps * np.clip(shock - 1, -0.3, 1.5)
+        + 2.5 * ps * gap
+        + 0.55 * comp3
+        + 0.2 * out3
+        + 0.3 * np.clip(7 - sat, 0, None)
+        - 0.45 * np.log1p(np.maximum(tenure_y, 0))
+        - 0.9 * eng
+        + 0.5 * owing
+        - 0.3 * in_dr
+    )
+    return _sigmoid(logit).astype(np.float32)
+
+
+def _complaint_rate(
+    shock: np.ndarray, long_outage: np.ndarray, owing: np.ndarray, sat: np.ndarray
+) -> np.ndarray:
+    """Expected complaint calls in a month."""
+    return (
+        0.012
+        + 0.35 * np.clip(shock - 1.25, 0, 3)
+        + 0.15 * long_outage
+        + 0.05 * owing
+        + 0.04 * np.clip(7 - sat, 0, None)
+    )
+
+
+def _survey_score(
+    sat0: np.ndarray,
+    complaints: np.ndarray,
+    outages4: np.ndarray,
+    shock: np.ndarray,
+    noise: np.ndarray,
+) -> np.ndarray:
+    """A survey answer given the month's complaints and the last four months' outages."""
+    raw = sat0 - 1.2 * complaints - 0.4 * outages4 - 1.5 * np.clip(shock - 1, 0, 2) + noise
+    return np.clip(np.round(raw), 0, 10).astype(np.float32)
+
+
+def bill_shocks(bill_amount: np.ndarray) -> np.ndarray:
+    """Each snapshot's last bill over the mean of the (up to) three before it; 1 before month 2."""
+    n, M = bill_amount.shape
+    out = np.ones((n, M), np.float32)
+    for m in range(2, M):
+        prev = bill_amount[:, max(0, m - 4) : m - 1].mean(axis=1)
+        out[:, m] = bill_amount[:, m - 1] / np.maximum(prev, 1.0)
+    return out
+
+
+@dataclass
+class _StayPath:
+    """The path on which every customer stays: hazards, drivers and state at each snapshot."""
+
+    hazard: np.ndarray  # (n, M)
+    shocks: np.ndarray
+    bill_amount: np.ndarray
+    complaints: np.ndarray  # per month, drawn for every customer
+    outages: np.ndarray
+    sat_at: np.ndarray  # satisfaction at each snapshot
+    owing_at: np.ndarray  # arrears after the snapshot's payment
+
+
+def _window_sum(
+    by_month: dict[int, np.ndarray], lo: int, hi: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """Sum of months ``max(lo, 0) .. hi-1`` of per-month draws."""
+    total = np.zeros(shape)
+    for i in range(max(lo, 0), hi):
+        total = total + by_month[i]
+    return total
+
+
+def _window_shares(start: np.ndarray, days: np.ndarray, m: int, k: int) -> float:
+    """Share of month m+k's move-out days (day 1 .. days-1 of the month) within 90 days of
+    snapshot m."""
+    j = m + k
+    return float(np.clip((start[m] + HORIZON_DAYS - start[j]) / max(days[j] - 1, 1), 0.0, 1.0))
+
+
+def expected_p90(
+    path: _StayPath,
+    pop: Population,
+    gap: np.ndarray,
+    in_dr: np.ndarray,
+    snap_day: np.ndarray,
+    month_days: np.ndarray,
+    rng: np.random.Generator,
+    draws: int = 32,
+) -> np.ndarray:
+    """P(move-out within 90 days of each snapshot | everything the world holds at it): (n, M).
+
+    The snapshot's own hazard is known; the next months' hazards depend on what happens in
+    between (outages, complaints, survey answers, unpaid bills), which is drawn ``draws``
+    times from the customer's state at the snapshot with the generator's own rules. The next
+    bills, the competitor's prices and DR enrolment are taken as they turned out (usage
+    follows the season and the weather, which this takes as given). This is the oracle: no
+    model can know more at the snapshot, up to the weather.
+    """
+    n, M = path.hazard.shape
+    K = draws
+    region = pop.region
+    n_regions = int(region.max()) + 1 if n else 1
+    unpaid_p = 0.03 * (pop.income == 0) + 0.004
+    out = np.zeros((n, M), np.float32)
+    for m in range(M):
+        survive = np.broadcast_to(1.0 - path.hazard[:, m], (K, n)).copy()
+        sat = np.broadcast_to(path.sat_at[:, m], (K, n)).copy()
+        owing_bal = np.where(path.owing_at[:, m], 1.0, 0.0)  # only "owes or not" matters...
+        owe = np.broadcast_to(owing_bal, (K, n)).copy()  # ...and halving keeps it positive
+        comp = {j: np.broadcast_to(path.complaints[:, j], (K, n)) for j in range(max(0, m - 3), m)}
+        outn = {j: np.broadcast_to(path.outages[:, j], (K, n)) for j in range(max(0, m - 3), m)}
+        for k in range(1, 4):
+            j = m + k - 1  # the month whose events are drawn; the hazard is that of j + 1
+            if j + 1 >= M:
+                break
+            storms = rng.random((K, n_regions)) < 0.15
+            cnt = rng.poisson(0.05 + 0.4 * storms[:, region])
+            minutes = np.zeros((K, n))
+            left = cnt.copy()
+            while left.any():
+                minutes += np.where(left > 0, rng.lognormal(4.3, 1.0, (K, n)), 0.0)
+                left = np.maximum(left - 1, 0)
+            outn[j] = cnt
+            shock = path.shocks[:, j]
+            comp[j] = rng.poisson(_complaint_rate(shock, minutes > 240, owe > 0, sat))
+            respond = rng.random((K, n)) < 0.12
+            outages4 = _window_sum(outn, j - 3, j + 1, (K, n))
+            new = _survey_score(
+                pop.satisfaction0, comp[j], outages4, shock, rng.normal(0, 1, (K, n))
+            )
+            sat = np.where(respond, new, sat)
+            unpaid = rng.random((K, n)) < unpaid_p
+            owe = np.where(unpaid, owe + np.maximum(path.bill_amount[:, j], 0), 0.5 * owe)
+            t = j + 1
+            comp3 = _window_sum(comp, t - 3, t, (K, n))
+            out3 = _window_sum(outn, t - 3, t, (K, n))
+            tenure_y = (snap_day[t] - pop.tenure_start) / 365.25
+            h = _hazard(
+                pop.price_sensitivity,
+                pop.engagement,
+                path.shocks[:, t],
+                gap[t],
+                comp3,
+                out3,
+                sat,
+                tenure_y,
+                owe > 0,
+                in_dr[:, t],
+            )
+            survive *= 1.0 - _window_shares(snap_day, month_days, m, k) * h
+        out[:, m] = 1.0 - survive.mean(axis=0)
+    return out
 
 
 def _realised_p90(

@@ -540,7 +540,8 @@ def _billing_tables(bill: Any, clock: Clock, cust_ids: np.ndarray, a: int) -> di
             "customer_id": cust_ids[cs["cust"]],
             "snapshot_us": snap_us,
             "churned": cs["churned"],
-            "p_churn_90d": pa.array(cs["p90_realised"], pa.float32()),
+            "p_churn_90d": pa.array(cs["p90_expected"], pa.float32()),
+            "p_churn_90d_realised": pa.array(cs["p90_realised"], pa.float32()),
             "p_churn_90d_held": pa.array(cs["p90"], pa.float32()),
             "hazard": pa.array(cs["hazard"], pa.float32()),
         }
@@ -759,6 +760,7 @@ def _write_global(
                 "customer_id": churn.column("customer_id"),
                 "snapshot": _ts(snap),
                 "p_churn_90d": churn.column("p_churn_90d"),
+                "p_churn_90d_realised": churn.column("p_churn_90d_realised"),
                 "p_churn_90d_held": churn.column("p_churn_90d_held"),
                 "hazard": churn.column("hazard"),
             }

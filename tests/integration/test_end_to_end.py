@@ -58,6 +58,9 @@ def test_churn_and_propensity_train_and_register(tiny_feature_store: Path, mlflo
     )
     assert churn.promotion is not None and churn.promotion.moved
     assert churn.oracle_auc is not None and 0.5 < churn.oracle_auc <= 1
+    m = churn.all_metrics  # the bound and the held-drivers reference ride along, with the se
+    assert 0.5 < m["oracle_realised_roc_auc"] <= 1 and 0.5 < m["oracle_held_roc_auc"] <= 1
+    assert m["oracle_gap"] == m["oracle_roc_auc"] - m["roc_auc"] and m["oracle_gap_se"] > 0
     frame = fs.training_set(tiny_feature_store, "churn").head(20)
     model = mlflow.pyfunc.load_model("models:/churn@champion")
     from training.registry import model_inputs
