@@ -212,6 +212,16 @@ def billing_sql(has_payments: bool) -> str:
         max(amount) FILTER (WHERE bill_month = lm) AS bill_last_amount,
         max(kwh) FILTER (WHERE bill_month = lm) AS bill_last_kwh,
         max(amount) FILTER (WHERE bill_month = lm - INTERVAL 12 MONTH) AS ly,
+        max(amount) FILTER (WHERE bill_month = lm - INTERVAL 11 MONTH) AS ly1,
+        max(amount) FILTER (WHERE bill_month = lm - INTERVAL 10 MONTH) AS ly2,
+        avg(amount) FILTER (WHERE bill_month >= lm - INTERVAL 14 MONTH
+                              AND bill_month < lm - INTERVAL 11 MONTH) AS ly1_m3,
+        count(*) FILTER (WHERE bill_month >= lm - INTERVAL 14 MONTH
+                           AND bill_month < lm - INTERVAL 11 MONTH) AS ly1_n3,
+        avg(amount) FILTER (WHERE bill_month >= lm - INTERVAL 13 MONTH
+                              AND bill_month < lm - INTERVAL 10 MONTH) AS ly2_m3,
+        count(*) FILTER (WHERE bill_month >= lm - INTERVAL 13 MONTH
+                           AND bill_month < lm - INTERVAL 10 MONTH) AS ly2_n3,
         avg(amount) FILTER (WHERE bill_month >= lm - INTERVAL 3 MONTH AND bill_month < lm) AS m3,
         count(*) FILTER (WHERE bill_month >= lm - INTERVAL 3 MONTH AND bill_month < lm) AS n3,
         count(*) FILTER (WHERE bill_month + INTERVAL 13 MONTH > sd) AS bill_count_12m
@@ -220,6 +230,8 @@ def billing_sql(has_payments: bool) -> str:
     SELECT f.customer_id, f.si, bill_last_amount, bill_last_kwh,
       bill_last_amount / nullif(ly, 0) - 1 AS bill_change_yoy,
       CASE WHEN n3 = 3 THEN bill_last_amount / nullif(m3, 0) END AS bill_shock_ratio,
+      CASE WHEN ly1_n3 = 3 THEN ly1 / nullif(ly1_m3, 0) END AS bill_next_shock_last_year,
+      CASE WHEN ly2_n3 = 3 THEN ly2 / nullif(ly2_m3, 0) END AS bill_next2_shock_last_year,
       bill_count_12m, pa.pay_arrears, pa.pay_late_count_12m, pa.pay_mean_days_late_12m
     FROM f LEFT JOIN pa USING (customer_id, si)
     """

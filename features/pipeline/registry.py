@@ -119,6 +119,12 @@ BILLING = GroupSpec(
         ("bill_last_kwh", "kWh of the last known bill"),
         ("bill_change_yoy", "last bill / bill 12 months earlier - 1 (null without history)"),
         ("bill_shock_ratio", "last bill / mean of the 3 bills before it"),
+        (
+            "bill_next_shock_last_year",
+            "the shock ratio, a year earlier, of the bill for the month now starting (seasonal "
+            "shocks repeat: a forecast of the next bill's shock; null without 15 months of bills)",
+        ),
+        ("bill_next2_shock_last_year", "the same for the month after"),
         ("bill_count_12m", "bills known in the last 12 months"),
         ("pay_arrears", "arrears after the latest known payment"),
         ("pay_late_count_12m", "late payments (days_late > 0) over 12 months"),

@@ -186,6 +186,34 @@ def test_sources_without_reads_still_build_what_they_can(
     assert "usage" in s.skipped and s.rows["billing"] > 0 and s.rows["engagement"] > 0
 
 
+def test_next_bill_shock_of_last_year(tiny_world: GenerateSummary, tmp_path: Path) -> None:
+    """The shock a year earlier of the bill for the month now starting, and of the next one:
+    with the world's bills repeated (doubled) a year before, at a 2024-10-01 snapshot they are
+    October's and November's 2024 shocks (Oct / mean Jul-Sep, Nov / mean Aug-Oct)."""
+    src = tmp_path / "twoyears"
+    shutil.copytree(
+        tiny_world.out_dir, src, ignore=shutil.ignore_patterns("truth", "interval_reads")
+    )
+    bills = read_table(src, "bills")
+    df = bills.to_pandas()
+    early = df.assign(
+        bill_month=(pd.to_datetime(df.bill_month) - pd.DateOffset(years=1)).dt.date,
+        amount=df.amount * 2,
+    )
+    write_table(src, "bills", pa.Table.from_pandas(pd.concat([early, df]), schema=bills.schema))
+    snap = dt.date(2024, 10, 1)
+    build_features(src, tmp_path / "out", groups=["billing"], snapshots=[snap])
+    got = pd.read_parquet(tmp_path / "out" / "billing.parquet").set_index("customer_id")
+    a = df.pivot_table(index="customer_id", columns="bill_month", values="amount")
+    a.columns = [c.month for c in a.columns]  # 2024 only
+    want1 = a[10] / a[[7, 8, 9]].mean(axis=1, skipna=False)
+    want2 = a[11] / a[[8, 9, 10]].mean(axis=1, skipna=False)
+    ids = got.index.intersection(want1.dropna().index).intersection(want2.dropna().index)
+    assert len(ids) > 50
+    assert np.allclose(got.loc[ids, "bill_next_shock_last_year"], want1[ids], rtol=1e-5)
+    assert np.allclose(got.loc[ids, "bill_next2_shock_last_year"], want2[ids], rtol=1e-5)
+
+
 REFERENCE_MDAY = """
 CREATE OR REPLACE TEMP TABLE ref_mday AS
 WITH x AS (
