@@ -90,7 +90,7 @@ def train(
     import mlflow
 
     from training import registry, tracking
-    from training.tuning import tune
+    from training.tuning import PARTS_KEY, tune
 
     t0 = time.perf_counter()
     warm = tracking.prewarm()
@@ -146,7 +146,13 @@ def train(
             timeout_s=timeout_s,
             log_trial=log_trial,
         )
-        fitted = spec.fit(prep, cfg, {**cfg.estimator, **tres.best_params})
+        params: dict[str, Any] = {**cfg.estimator, **tres.best_params}
+        if tres.best_params_by_part:  # a multi-model spec: each part with its own best trial
+            params[PARTS_KEY] = {
+                part: {**cfg.estimator, **bp} for part, bp in tres.best_params_by_part.items()
+            }
+            mlflow.log_dict(tres.best_params_by_part, "best_params_by_part.json")
+        fitted = spec.fit(prep, cfg, params)
         ev = spec.evaluate(prep, cfg, fitted)
         mlflow.log_params({f"best_{k}": v for k, v in tres.best_params.items()})
         mlflow.log_metric("best_valid_score", tres.best_value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Report = Callable[[int, float], None]
-FitFn = Callable[[dict[str, Any], Report | None], float]
+# A trial's score, or its score and the scores of its parts (a multi-model spec such as
+# propensity: one response model per program), from which each part gets its own best trial.
+FitFn = Callable[[dict[str, Any], Report | None], "float | tuple[float, dict[str, float]]"]
+PARTS_ATTR = "part_scores"
+# the key under which a multi-model spec's fit receives each part's parameters
+PARTS_KEY = "__parts__"
 
 
 def sample(trial: optuna.Trial, space: dict[str, SearchParam]) -> dict[str, Any]:
@@ -48,6 +53,24 @@ class TuneResult:
     pruned: int
     seconds: float
     study_name: str
+    # per part (when the objective scores parts): the parameters of the trial that scored
+    # that part best, so that one study tunes every part
+    best_params_by_part: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def best_by_part(
+    trials: list[optuna.trial.FrozenTrial], maximize: bool
+) -> dict[str, dict[str, Any]]:
+    """For each part scored by some completed trial, the parameters of its best trial."""
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    for t in trials:
+        for part, v in (t.user_attrs.get(PARTS_ATTR) or {}).items():
+            if v is None or v != v:  # NaN: the part had no validation score
+                continue
+            score = v if maximize else -v
+            if part not in best or score > best[part][0]:
+                best[part] = (score, dict(t.params))
+    return {part: params for part, (_, params) in best.items()}
 
 
 def tune(
@@ -93,7 +116,12 @@ def tune(
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at iteration {step}")
 
-        return fit(params, report if cfg.tuning.pruning else None)
+        out = fit(params, report if cfg.tuning.pruning else None)
+        if isinstance(out, tuple):
+            score, parts = out
+            trial.set_user_attr(PARTS_ATTR, {k: float(v) for k, v in parts.items()})
+            return float(score)
+        return float(out)
 
     callbacks = [lambda s, t: log_trial(t)] if log_trial else []
     if todo:
@@ -112,4 +140,5 @@ def tune(
         pruned=pruned,
         seconds=time.perf_counter() - t0,
         study_name=study_name,
+        best_params_by_part=best_by_part(finished, maximize),
     )
