@@ -381,11 +381,14 @@ def _window_sum(
     return total
 
 
-def _window_shares(start: np.ndarray, days: np.ndarray, m: int, k: int) -> float:
-    """Share of month m+k's move-out days (day 1 .. days-1 of the month) within 90 days of
-    snapshot m."""
-    j = m + k
-    return float(np.clip((start[m] + HORIZON_DAYS - start[j]) / max(days[j] - 1, 1), 0.0, 1.0))
+def _window_share(
+    snap_start: np.ndarray | int, month_start: np.ndarray | int, month_days: np.ndarray | int
+) -> np.ndarray:
+    """Share of a month's move-out days (days 1 .. days-1 of the month, uniformly: see the
+    leave draw) within 90 days of the snapshot; broadcasts."""
+    return np.clip(
+        (snap_start + HORIZON_DAYS - month_start) / np.maximum(month_days - 1, 1), 0.0, 1.0
+    )
 
 
 def expected_p90(
@@ -458,7 +461,7 @@ def expected_p90(
                 owe > 0,
                 in_dr[:, t],
             )
-            survive *= 1.0 - _window_shares(snap_day, month_days, m, k) * h
+            survive *= 1.0 - _window_share(snap_day[m], snap_day[t], month_days[t]) * h
         out[:, m] = 1.0 - survive.mean(axis=0)
     return out
 
@@ -478,8 +481,7 @@ def _realised_p90(
         j = month + k
         inside = j < M
         jj = np.minimum(j, M - 1)
-        days = np.maximum(mend[jj] - mstart[jj] - 1, 1)
-        f = np.clip((mstart[month] + HORIZON_DAYS - mstart[jj]) / days, 0.0, 1.0)
+        f = _window_share(mstart[month], mstart[jj], mend[jj] - mstart[jj])
         survive *= 1.0 - np.where(inside, f * hazard[cust, jj], 0.0)
     return (1.0 - survive).astype(np.float32)
 
