@@ -54,7 +54,10 @@ class BinarySpec:
         y = self.split_target(prep.df, cfg)
         if self._data is None:
             sp = prep.split
-            self._data = LgbData.build(prep.X[sp.train], y[sp.train], prep.X[sp.valid], y[sp.valid])
+            w = None if prep.weight is None else prep.weight[sp.train]
+            self._data = LgbData.build(
+                prep.X[sp.train], y[sp.train], prep.X[sp.valid], y[sp.valid], weight=w
+            )
         return y, self._data
 
     def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:

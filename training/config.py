@@ -112,6 +112,10 @@ class ModelConfig(_Cfg):
     reason_codes: int = Field(3, ge=0, le=20)
     programs: list[str] = []
     registered_name: str | None = None
+    # weight each training row by exp(-d / season_weight_months), d the months between its
+    # calendar month and the nearest test month's (Dec-Jan is 1): drivers that follow the
+    # season (heating bills) then count as they will in the months being predicted
+    season_weight_months: float | None = Field(None, gt=0, le=24)
 
     @field_validator("spec")
     @classmethod
@@ -121,6 +125,15 @@ class ModelConfig(_Cfg):
         if v not in SPECS:
             raise ValueError(f"unknown spec {v!r}; known: {', '.join(sorted(SPECS))}")
         return v
+
+    @model_validator(mode="after")
+    def _season_needs_time(self) -> ModelConfig:
+        if self.season_weight_months is not None and self.split.kind != "time":
+            raise ValueError(
+                "season_weight_months needs split.kind: time (a stratified split has no months "
+                "to predict)"
+            )
+        return self
 
     @property
     def model_name(self) -> str:

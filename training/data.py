@@ -72,6 +72,19 @@ class Split:
     description: str
 
 
+def season_weights(ts: pd.Series, target: pd.Series, scale_months: float) -> np.ndarray:
+    """``exp(-d / scale_months)`` per row, ``d`` the distance in calendar months (0-6, around
+    the year) from the row's month to the nearest month of ``target``: a model of seasonal
+    behaviour learns most from the same season of earlier years."""
+    month = pd.to_datetime(ts, utc=True).dt.month.to_numpy()
+    targets = np.unique(pd.to_datetime(target, utc=True).dt.month.to_numpy())
+    if targets.size == 0:
+        return np.ones(len(month))
+    diff = np.abs(month[:, None] - targets[None, :]) % 12
+    d = np.minimum(diff, 12 - diff).min(axis=1)
+    return np.exp(-d / scale_months)
+
+
 def _hash_unit(ids: pd.Series, seed: int) -> np.ndarray:
     h = pd.util.hash_pandas_object(ids.astype(str) + f"|{seed}", index=False).to_numpy()
     return (h % 10_000) / 10_000.0

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import ModelConfig
-from training.data import feature_columns, fingerprint, load_training_set, split
+from training.data import feature_columns, fingerprint, load_training_set, season_weights, split
 from training.estimators import FramePreprocessor
 from training.spec import Evaluation, ModelSpec, Prepared, get_spec
 from wattwise.errors import DataError
@@ -103,7 +103,12 @@ def train(
     # a study resumes only for the same data and the same search: another space, estimator
     # or metric is another study (its trials would not be comparable)
     search = json.dumps(
-        [cfg.estimator, cfg.model_dump(mode="json")["search_space"], cfg.metric.name],
+        [
+            cfg.estimator,
+            cfg.model_dump(mode="json")["search_space"],
+            cfg.metric.name,
+            *([cfg.season_weight_months] if cfg.season_weight_months else []),
+        ],
         sort_keys=True,
         default=str,
     )
@@ -124,6 +129,7 @@ def train(
                 "n_features": len(prep.feats),
                 "label": ",".join(prep.labels),
                 "calibration": cfg.calibration,
+                "season_weight_months": cfg.season_weight_months,
             }
         )
         mlflow.set_tags(
@@ -195,7 +201,14 @@ def prepare(df: pd.DataFrame, cfg: ModelConfig, spec: ModelSpec, ds: Path) -> Pr
     feats = feature_columns(df, cfg, labels)
     sp = split(df, target, cfg.split, cfg.tuning.seed)
     pre = FramePreprocessor().fit(df.loc[sp.train, feats])
-    return Prepared(ds, df, pre.transform(df[feats]), feats, sp, pre, fingerprint(df), labels)
+    weight = (
+        season_weights(df["event_timestamp"], df.loc[sp.test, "event_timestamp"], scale)
+        if (scale := cfg.season_weight_months)
+        else None
+    )
+    return Prepared(
+        ds, df, pre.transform(df[feats]), feats, sp, pre, fingerprint(df), labels, weight
+    )
 
 
 def _log_and_register(

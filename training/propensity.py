@@ -72,7 +72,13 @@ class ProgramData:
 
     @classmethod
     def build(
-        cls, X: pd.DataFrame, y: np.ndarray, t: np.ndarray, tr: np.ndarray, va: np.ndarray
+        cls,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        t: np.ndarray,
+        tr: np.ndarray,
+        va: np.ndarray,
+        weight: np.ndarray | None = None,
     ) -> ProgramData:
         Xr = X.assign(**{OFFER: t.astype(float)})
         arms: dict[bool, LgbData | None] = {}
@@ -81,8 +87,12 @@ class ProgramData:
             # an arm with a handful of enrollments gives a noisy booster whose difference is
             # not an effect (uplift +0.33 where p_offer is 0.002): fall back to the response
             ok = y[a_tr].sum() >= MIN_ARM_POSITIVES and len(np.unique(y[a_va])) == 2
-            arms[arm] = LgbData.build(X[a_tr], y[a_tr], X[a_va], y[a_va]) if ok else None
-        return cls(y, t, tr, va, LgbData.build(Xr[tr], y[tr], Xr[va], y[va]), arms)
+            w_arm = None if weight is None else weight[a_tr]
+            arms[arm] = (
+                LgbData.build(X[a_tr], y[a_tr], X[a_va], y[a_va], weight=w_arm) if ok else None
+            )
+        w = None if weight is None else weight[tr]
+        return cls(y, t, tr, va, LgbData.build(Xr[tr], y[tr], Xr[va], y[va], weight=w), arms)
 
 
 def fit_program(
@@ -274,7 +284,9 @@ class PropensitySpec:
             data = {}
             for p in self._programs(prep.df, cfg):
                 rows, y, t = self._data(prep.df, p)
-                data[p] = ProgramData.build(prep.X, y, t, sp.train & rows, sp.valid & rows)
+                data[p] = ProgramData.build(
+                    prep.X, y, t, sp.train & rows, sp.valid & rows, prep.weight
+                )
             self._cache = (prep, data)
         return self._cache[1]
 

@@ -39,6 +39,7 @@ class Prepared:
     pre: FramePreprocessor
     fingerprint: str
     labels: list[str]  # label columns (never features)
+    weight: np.ndarray | None = None  # per-row training weight (config season_weight_months)
 
 
 @dataclass
