@@ -37,8 +37,7 @@ def test_churn_trains_on_season_weighted_rows(tiny_feature_store: Path) -> None:
     from training.pipeline import prepare
     from training.spec import get_spec
 
-    cfg = load_model_config("churn")
-    assert cfg.season_weight_months == 2
+    cfg = load_model_config("churn", season_weight_months=2)
     spec = get_spec(cfg.spec)
     df = load_training_set(tiny_feature_store, spec.labels)
     prep = prepare(df, cfg, spec, tiny_feature_store)
