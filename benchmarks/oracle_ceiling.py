@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wattwise.errors import DataError
+
 log = logging.getLogger(__name__)
 
 # regression of the oracle's log-probability and the fixed label fit (not tuned: references)
@@ -115,22 +117,28 @@ def ceiling(
     )
 
 
-def churn_ceiling(world: Path, df: pd.DataFrame | None = None) -> list[Ceiling]:
-    """Churn's ceilings on the split of ``configs/models/churn.yaml``."""
+def _prepared(world: Path, model: str, df: pd.DataFrame | None) -> tuple[Any, Any, Any]:
+    """The model's config, spec and prepared training set: the pipeline's own split."""
     from training.config import load_model_config
     from training.data import load_training_set
-    from training.oracle import churn_oracle_probability
     from training.pipeline import prepare
     from training.spec import get_spec
 
-    cfg = load_model_config("churn")
+    cfg = load_model_config(model)
     spec = get_spec(cfg.spec)
     df = load_training_set(world, spec.labels) if df is None else df
-    prep = prepare(df, cfg, spec, world)
+    return cfg, spec, prepare(df, cfg, spec, world)
+
+
+def churn_ceiling(world: Path, df: pd.DataFrame | None = None) -> list[Ceiling]:
+    """Churn's ceilings on the split of ``configs/models/churn.yaml``."""
+    from training.oracle import churn_oracle_probability
+
+    cfg, _, prep = _prepared(world, "churn", df)
     sp = prep.split
     p = churn_oracle_probability(world, prep.df)
     if p is None:
-        raise SystemExit(f"{world} has no churn truth (truth/churn_probability)")
+        raise DataError(f"{world} has no churn truth (truth/churn_probability)")
     keep = np.isfinite(p)
     y = prep.df[cfg.label].astype(float).to_numpy()
     train, test = sp.train & keep, sp.test & keep
@@ -143,29 +151,21 @@ def propensity_ceilings(
 ) -> list[Ceiling]:
     """Each program's ceilings on the split of ``configs/models/propensity.yaml``; the offer
     received is a feature, as in the response model."""
-    from training.config import load_model_config
-    from training.data import load_training_set
     from training.oracle import enrollment_oracle
-    from training.pipeline import prepare
-    from training.spec import get_spec
+    from training.propensity import OFFER
 
-    cfg = load_model_config("propensity")
-    spec = get_spec(cfg.spec)
-    df = load_training_set(world, spec.labels) if df is None else df
-    prep = prepare(df, cfg, spec, world)
+    cfg, spec, prep = _prepared(world, "propensity", df)
     sp = prep.split
     groups = prep.df["customer_id"].astype(str).to_numpy()
     out = []
     for prog in programs or cfg.programs:
-        has = prep.df[f"enrolled_{prog}"].notna().to_numpy()
-        offered = prep.df[f"offered_{prog}"].astype("boolean").fillna(False).to_numpy(bool)
-        X = prep.X.assign(__offered__=offered.astype(float))
-        y = prep.df[f"enrolled_{prog}"].astype("boolean").fillna(False).to_numpy(float)
+        has, y, offered = spec._data(prep.df, prog)  # the response model's rows, label, offer
+        X = prep.X.assign(**{OFFER: offered.astype(float)})
         train, test = sp.train & has, sp.test & has
         o_train = enrollment_oracle(world, prep.df[train].reset_index(drop=True), prog)
         o_test = enrollment_oracle(world, prep.df[test].reset_index(drop=True), prog)
         if o_train is None or o_test is None:
-            raise SystemExit(f"{world} has no enrolment truth (truth/enrollment_probability)")
+            raise DataError(f"{world} has no enrolment truth (truth/enrollment_probability)")
         out.append(ceiling(prog, X, y, groups, train, test, o_train.p, o_test.p))
         log.info("%s", out[-1].render())
     return out
@@ -180,6 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="also write the rows here")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    try:
+        _print(a)
+    except DataError as e:  # a world without truth or features: one line, not a traceback
+        raise SystemExit(f"error: {e}") from None
+
+
+def _print(a: argparse.Namespace) -> None:
+    """Compute and print the asked ceilings (and write them as JSON if asked)."""
     rows: list[Ceiling] = []
     print(HEADER)
     if a.model in ("churn", "both"):
