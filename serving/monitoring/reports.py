@@ -43,7 +43,9 @@ def read_summaries(reports_dir: Path) -> list[tuple[Path, DriftSummary]]:
             out.append((p.parent, DriftSummary.from_dict(json.loads(p.read_text()))))
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("skipping unreadable drift summary %s: %s", p, exc)
-    out.sort(key=lambda t: t[1].created_at, reverse=True)
+    # created_at has whole seconds; two reports of the same second are ordered by their
+    # folders, named by the microsecond they were written
+    out.sort(key=lambda t: (t[1].created_at, t[0].name), reverse=True)
     return out
 
 
