@@ -72,7 +72,7 @@ def _world(quick: bool) -> Path:
         [
             sys.executable,
             "-m",
-            "wattwise.cli",
+            "wattwise.app.cli",
             "data",
             "generate",
             "--customers",
@@ -93,7 +93,7 @@ def _world(quick: bool) -> Path:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     world = _world(quick)
     before = os.getloadavg()[0]  # the machine is shared: the load others put on it
-    env = {**os.environ, "OMP_WAIT_POLICY": "passive"}  # as the CLI sets it (wattwise.cli)
+    env = {**os.environ, "OMP_WAIT_POLICY": "passive"}  # as the CLI sets it (wattwise.app.cli)
     res = subprocess.run(
         [sys.executable, "-c", CHILD, str(world)],
         capture_output=True,

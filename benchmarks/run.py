@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--only", help="run only these benchmarks: NAME[,NAME...] (bench_NAME.py)")
     args = ap.parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # as the CLI runs (wattwise.cli.main)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # as the CLI runs (wattwise.app.cli.main)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.path.insert(0, str(HERE.parent))
     names = sorted(p.stem for p in HERE.glob("bench_*.py"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # OpenMP threads that spin while waiting (LightGBM, torch) crawl on a busy 2-core machine;
-# must be set before those libraries load (see wattwise.cli.main)
+# must be set before those libraries load (see wattwise.app.cli.main)
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from features.synth.config import WorldConfig, load_world_config

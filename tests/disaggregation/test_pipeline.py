@@ -20,7 +20,7 @@ from wattwise.errors import DataError
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from wattwise.cli import main
+    from wattwise.app.cli import main
 
     try:
         main(list(args))

@@ -143,7 +143,7 @@ def test_response_model_is_registered_and_plans_meet_targets(
 
 def test_cli_lists_the_dr_commands() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "wattwise.cli", "dr", "--help"],
+        [sys.executable, "-m", "wattwise.app.cli", "dr", "--help"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -152,7 +152,7 @@ def test_cli_lists_the_dr_commands() -> None:
     for cmd in ("baselines", "settle", "effect", "train", "plan"):
         assert cmd in res.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "wattwise.cli", "dr", "settle", "--data-dir", "/nonexistent"],
+        [sys.executable, "-m", "wattwise.app.cli", "dr", "settle", "--data-dir", "/nonexistent"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,7 +14,7 @@ import yaml
 
 from serving.monitoring.reports import read_summaries
 from tests.monitoring.conftest import MODEL, Monitored
-from wattwise.cli import main
+from wattwise.app.cli import main
 
 pytestmark = pytest.mark.integration
 

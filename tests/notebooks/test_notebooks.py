@@ -1,7 +1,7 @@
 """Every notebook runs top to bottom on a small synthetic utility, and is stored without outputs.
 
 The notebooks share one workspace (a 300-customer utility with features and Feast, built once
-by ``wattwise.workspace``), pointed at by the same ``WATTWISE_*`` variables a user would set.
+by ``wattwise.app.workspace``), pointed at by the same ``WATTWISE_*`` variables a user would set.
 Each cell has the time limit of a whole notebook (120 s); the measured time of each notebook
 is printed (``pytest -s``) and reported in the issue.
 """
@@ -20,7 +20,7 @@ ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from wattwise.workspace import build_dataset
+    from wattwise.app.workspace import build_dataset
 
     root = tmp_path_factory.mktemp("nbws")
     env = {

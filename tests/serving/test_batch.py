@@ -30,7 +30,7 @@ def test_offline_batch_equals_online_scores(served_models: Served, tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "wattwise.cli",
+            "wattwise.app.cli",
             "score",
             "churn",
             "--as-of",

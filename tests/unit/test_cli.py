@@ -11,7 +11,10 @@ GROUPS = ["data", "features", "train", "registry", "serve", "score", "dr", "drif
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wattwise.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "wattwise.app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -42,7 +42,7 @@ def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "wattwise.cli",
+            "wattwise.app.cli",
             "data",
             "generate",
             "--customers",

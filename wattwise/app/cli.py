@@ -52,7 +52,7 @@ from serving.monitoring.cli import drift_app  # noqa: E402
 from training.cli import registry_app, train_app  # noqa: E402
 from training.disaggregation.cli import disaggregate_cmd  # noqa: E402
 from training.dr.cli import dr_app  # noqa: E402
-from wattwise.demo import demo_app  # noqa: E402
+from wattwise.app.demo import demo_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")

@@ -1,0 +1,5 @@
+"""``python -m wattwise.app``: the root CLI."""
+
+from wattwise.app.cli import main
+
+main()
