@@ -47,7 +47,7 @@ def test_fits_stay_at_chance_when_the_features_say_nothing() -> None:
 def test_churn_ceiling_reads_the_pipelines_oracle(tiny_feature_store: Path) -> None:
     from training.config import load_model_config
     from training.data import load_training_set
-    from training.oracle import churn_oracle_auc
+    from training.oracle import churn_oracle_auc, churn_oracle_probability
     from training.pipeline import prepare
     from training.spec import get_spec
 
@@ -60,5 +60,22 @@ def test_churn_ceiling_reads_the_pipelines_oracle(tiny_feature_store: Path) -> N
     assert c.test_rows == len(test)
     assert c.positives == int(test[cfg.label].sum())
     assert c.oracle == churn_oracle_auc(tiny_feature_store, test, cfg.label)
-    for auc in (c.fitted_on_test, c.fitted_on_past, c.label_fit):
-        assert 0.0 <= auc <= 1.0
+    # the three fits are those of the pipeline's features, label and split (train rows fit,
+    # test rows scored, folds by customer) against the stored true probabilities of each row
+    p = churn_oracle_probability(tiny_feature_store, prep.df)
+    assert p is not None
+    known = np.isfinite(p)
+    train, held = prep.split.train & known, prep.split.test & known
+    assert train.sum() > 0 and (held == prep.split.test).all()
+    y = prep.df[cfg.label].astype(float).to_numpy()
+    groups = prep.df["customer_id"].astype(str).to_numpy()
+    again = ceiling("churn", prep.X, y, groups, train, held, p[train], p[held])
+    assert (c.fitted_on_test, c.fitted_on_past, c.label_fit) == (
+        again.fitted_on_test,
+        again.fitted_on_past,
+        again.label_fit,
+    )
+    # (which is a check: the past fit depends on which row's truth it is given)
+    rng = np.random.default_rng(0)
+    shuffled = ceiling("churn", prep.X, y, groups, train, held, rng.permutation(p[train]), p[held])
+    assert shuffled.fitted_on_past != c.fitted_on_past
