@@ -178,9 +178,18 @@ def test_calibration_learns_limits_from_unshifted_windows_only() -> None:
     assert all(v > cfg.quality.out_of_range_max for v in ranges.values())
 
 
-def test_html_runs_the_same_test_on_a_few_valued_numeric_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_html_runs_the_same_test_on_a_few_valued_numeric_column(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Evidently gives a numeric column of 0/1 a categorical test on small samples; the HTML
     report must declare it categorical to run that same test (it used to refuse)."""
+    import re
+
+    from evidently import Report
+    from evidently.core.report import Snapshot
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
     from serving.monitoring.drift import render_html
 
     rng = np.random.default_rng(3)
@@ -189,5 +198,35 @@ def test_html_runs_the_same_test_on_a_few_valued_numeric_column(tmp_path) -> Non
     cfg = MonitoringConfig()
     s = compute_drift(ref, cur, cfg)
     flag = next(c for c in s.features if c.column == "flag")
+    # the summary: a numeric column, given the test Evidently picks for it, a categorical one
+    default = get_stattest(ref["flag"], cur["flag"], ColumnType.Numerical, None)
+    assert flag.kind == "num" and flag.method == default.name == "z"
+    assert default.allowed_feature_types == [ColumnType.Categorical]
+    assert flag.score is not None
+
+    runs: list[tuple[tuple, Snapshot]] = []  # what the report is run on, and its snapshot
+    run = Report.run
+
+    def spy(self, current_data, reference_data=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        snap = run(self, current_data, reference_data, *args, **kwargs)
+        runs.append(((current_data, reference_data), snap))
+        return snap
+
+    monkeypatch.setattr(Report, "run", spy)
     path = render_html(ref, cur, s, tmp_path / "r.html", cfg)
-    assert path.stat().st_size > 10_000 and flag.score is not None
+    assert path.stat().st_size > 10_000
+    ((datasets, snap),) = runs
+    # the report's data: the 0/1 column declared categorical, a continuous one numerical
+    for ds in datasets:
+        dd = ds.data_definition
+        assert "flag" in dd.categorical_columns and "flag" not in dd.numerical_columns
+        assert "usage_kwh" in dd.numerical_columns
+    # the report's metric for it: the same test, giving the summary's score
+    (m,) = [m for m in snap.dict()["metrics"] if m["config"].get("column") == "flag"]
+    assert m["config"]["method"] == "z"
+    assert m["value"] == pytest.approx(flag.score)
+    # and the HTML says so
+    html = path.read_text()
+    label = re.search(r"Drift in column 'flag'\", \"label\": \"([^\"]*)\"", html)
+    assert label, "the HTML has no drift counter for flag"
+    assert f"method: {default.display_name}. Drift score: {flag.score:.3f}" in label.group(1)
