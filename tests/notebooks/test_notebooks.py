@@ -8,6 +8,7 @@ is printed (``pytest -s``) and reported in the issue.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -34,10 +35,25 @@ def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def test_there_are_the_five_journeys() -> None:
-    names = [p.stem for p in ALL]
-    assert len(names) == 5, names
-    assert [n[:2] for n in names] == ["01", "02", "03", "04", "05"]
+def _readme_notebooks() -> list[str]:
+    """The notebook files linked from the README's Notebooks section (``notebooks/x.ipynb``)."""
+    text = (NOTEBOOKS.parent / "README.md").read_text()
+    section = re.search(r"^## Notebooks\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "README.md has no '## Notebooks' section"
+    return re.findall(r"\]\(notebooks/([^)]+\.ipynb)\)", section.group(1))
+
+
+def test_the_readme_lists_every_notebook_and_only_those() -> None:
+    listed = _readme_notebooks()
+    assert listed, "the README's Notebooks section links no notebook"
+    assert len(listed) == len(set(listed)), f"listed twice: {listed}"
+    files = {p.name for p in ALL}  # each is checked stored without outputs below
+    unlisted, absent = sorted(files - set(listed)), sorted(set(listed) - files)
+    assert not unlisted and not absent, (
+        f"in notebooks/ but not in the README's Notebooks: {unlisted}; listed but absent: {absent}"
+    )
+    # the journeys are numbered in order: 01_, 02_, ...
+    assert [p.stem[:3] for p in ALL] == [f"{i:02d}_" for i in range(1, len(ALL) + 1)]
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
