@@ -71,7 +71,7 @@ def _tiny_training_s() -> tuple[float, str]:
     from tests.conftest import TINY as TINY_WORLD  # the very settings the test suite trains on
     from tests.disaggregation.conftest import TINY_NET, TINY_SPACE
     from training.disaggregation.config import load_disagg_config
-    from training.disaggregation.train import train_disaggregation
+    from training.pipeline import train
     from wattwise.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-disagg-"))
@@ -89,8 +89,11 @@ def _tiny_training_s() -> tuple[float, str]:
             compare_archs=[],
         )
         t = time.perf_counter()
-        res = train_disaggregation(cfg, load_settings(), dataset_dir=ds)
-        return time.perf_counter() - t, f"{res.description}; {res.tune.trials_run} trials"
+        res = train(cfg, load_settings(), dataset_dir=ds)
+        return (
+            time.perf_counter() - t,
+            f"{res.details['description']}; {res.tune.trials_run} trials",
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -33,12 +33,13 @@ def _world(customers: int, days: int) -> tuple[Path, bool]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     from features.pipeline import build_features
     from features.store import apply, materialize, online, open_store
+    from training.kinds import feature_services
 
     ds, owned = _world(300 if quick else 10_000, 120 if quick else 365)
     try:
         if not (ds / "features" / "usage.parquet").exists():
             build_features(ds)
-        apply(ds)
+        apply(ds, feature_services())
         usage = pq.read_table(ds / "features" / "usage.parquet", columns=["customer_id"])
         n_customers = len(np.unique(usage.column(0).to_numpy()))
         t0 = time.perf_counter()
@@ -48,11 +49,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ids = [f"C{i:07d}" for i in range(min(n_customers, 5000))]
         rng = np.random.default_rng(0)
         for k in ids[:20]:  # warm up
-            online(store, "churn", [k])
+            online(store, "churn_v1", [k])
         lat = []
         for k in rng.choice(ids, size=300 if quick else 2000):
             t = time.perf_counter()
-            online(store, "churn", [str(k)])
+            online(store, "churn_v1", [str(k)])
             lat.append((time.perf_counter() - t) * 1000)
         lat_a = np.array(lat)
         return [

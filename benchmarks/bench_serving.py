@@ -179,6 +179,7 @@ def _world(tmp: Path, quick: bool) -> Path:
     from features.store import apply, materialize
     from features.synth.config import load_world_config
     from features.synth.generate import generate
+    from training.kinds import feature_services
 
     env = os.environ.get("WATTWISE_BENCH_WORLD")
     ds = Path(env) if env else tmp / "data" / "synthetic"
@@ -187,7 +188,7 @@ def _world(tmp: Path, quick: bool) -> Path:
     if not (ds / "features" / "usage.parquet").exists():
         build_features(ds)
     if not (ds / "feast" / "online.db").exists():
-        apply(ds)
+        apply(ds, feature_services())
         materialize(ds)
     return ds
 
@@ -240,7 +241,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from serving.models import load_churn
     from serving.server import free_port, settings_env, start_server, stop_server
     from training.config import load_model_config
-    from training.pipeline import train_binary
+    from training.pipeline import train
     from wattwise.settings import MlflowSettings, PathSettings, Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -254,7 +255,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 artifact_root=tmp / "mlruns" / "art",
             ),
         )
-        res = train_binary(
+        res = train(
             load_model_config("churn", tuning={"trials": 2, "timeout_s": 600}),
             settings,
             dataset_dir=ds,
@@ -266,7 +267,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         from serving.lookup import Customers
 
         ids = [str(c) for c in Customers(ds).index]
-        feats = online(store, "churn", ids)
+        feats = online(store, "churn_v1", ids)
         has = [i for i in range(len(ids)) if feats["usage_mean_daily_kwh_30d"][i] is not None]
         ids_ok = [ids[i] for i in has][:500]
         ours = tmp / "ours.jsonl"

@@ -120,14 +120,13 @@ def ceiling(
 def _prepared(world: Path, model: str, df: pd.DataFrame | None) -> tuple[Any, Any, Any]:
     """The model's config, spec and prepared training set: the pipeline's own split."""
     from training.config import load_model_config
-    from training.data import load_training_set
-    from training.pipeline import prepare
-    from training.spec import get_spec
+    from training.kinds import get_kind
 
     cfg = load_model_config(model)
-    spec = get_spec(cfg.spec)
-    df = load_training_set(world, spec.labels) if df is None else df
-    return cfg, spec, prepare(df, cfg, spec, world)
+    kind = get_kind(cfg.kind)
+    spec = kind.spec()
+    df = spec.load(world, cfg, kind) if df is None else df
+    return cfg, spec, spec.prepare(df, cfg, world)
 
 
 def churn_ceiling(world: Path, df: pd.DataFrame | None = None) -> list[Ceiling]:

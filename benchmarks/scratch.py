@@ -26,6 +26,7 @@ def training_world(prefix: str, customers: int) -> Iterator[Path]:
     from features.store import apply
     from features.synth.config import load_world_config
     from features.synth.generate import generate
+    from training.kinds import feature_services
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
@@ -35,7 +36,7 @@ def training_world(prefix: str, customers: int) -> Iterator[Path]:
             generate(load_world_config(customers=customers, days=396), ds)
         if not (ds / "features" / "usage.parquet").exists():
             build_features(ds)
-        apply(ds)
+        apply(ds, feature_services())
         os.environ["WATTWISE_PATHS__MLRUNS_DIR"] = str(tmp / "mlruns")
         os.environ["WATTWISE_MLFLOW__TRACKING_URI"] = f"sqlite:///{tmp}/mlruns/mlflow.db"
         os.environ["WATTWISE_MLFLOW__ARTIFACT_ROOT"] = str(tmp / "mlruns" / "artifacts")

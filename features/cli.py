@@ -92,10 +92,13 @@ def features_build(
 def features_apply(
     ctx: typer.Context, dataset: str = DATASET_OPT, data_dir: Path | None = DATA_DIR_OPT
 ) -> None:
-    """Register entities, feature views and FeatureServices in the dataset's Feast registry."""
+    """Register entities, feature views and the models' FeatureServices in the dataset's
+    Feast registry."""
+    from features.services import FeatureCatalog
     from features.store import apply
 
-    for line in apply(_dataset_dir(ctx, dataset, data_dir)):
+    catalog: FeatureCatalog = state(ctx).catalog
+    for line in apply(_dataset_dir(ctx, dataset, data_dir), catalog.feature_services()):
         typer.echo(f"applied {line}")
 
 
@@ -113,7 +116,7 @@ def features_materialize(
 @features_app.command("training-set")
 def features_training_set(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="churn, propensity, disaggregation or dr_response."),
+    model: str = typer.Argument(..., help="A model kind (churn, propensity, ...)."),
     as_of: date | None = typer.Option(
         None, formats=["%Y-%m-%d"], help="Only labels fully observed by this date."
     ),
@@ -121,10 +124,13 @@ def features_training_set(
     dataset: str = DATASET_OPT,
     data_dir: Path | None = DATA_DIR_OPT,
 ) -> None:
-    """Point-in-time join of a model's labels with its FeatureService."""
+    """Point-in-time join of a model kind's labels with its FeatureService."""
+    from features.services import FeatureCatalog
     from features.store import training_set
 
-    df = training_set(_dataset_dir(ctx, dataset, data_dir), model, as_of)
+    catalog: FeatureCatalog = state(ctx).catalog
+    labels, service_name = catalog.label_source(model)
+    df = training_set(_dataset_dir(ctx, dataset, data_dir), labels, service_name, as_of)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out, index=False)

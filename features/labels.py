@@ -1,13 +1,13 @@
-"""Labels from the canonical tables, one builder per model, as entity rows for Feast.
+"""Labels from the canonical tables, one builder per model kind, as entity rows for Feast.
 
-Each builder returns ``(key, event_timestamp, label columns...)``: the timestamp is the
+Each builder is a :data:`features.services.LabelBuilder`; the model kind that uses it names
+it (``training.kinds``). Each builder returns ``(key, event_timestamp, label columns...)``: the timestamp is the
 moment of prediction, so the point-in-time join gives exactly what was known then. Labels
 come only from observable tables (never ``truth/``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -126,20 +126,3 @@ def dr_response(dataset_dir: Path, as_of: date | None = None) -> pd.DataFrame:
             where p.called and e.kind = 'dr' and {cut}
             order by event_timestamp, customer_id"""
     ).fetchdf()
-
-
-BUILDERS: dict[str, Callable[[Path, date | None], pd.DataFrame]] = {
-    "churn": churn,
-    "propensity": propensity,
-    "disaggregation": disaggregation,
-    "dr_response": dr_response,
-}
-
-
-def labels(model: str, dataset_dir: Path, as_of: date | None = None) -> pd.DataFrame:
-    """Entity rows with labels for ``model`` (churn, propensity, disaggregation, dr_response)."""
-    try:
-        builder = BUILDERS[model]
-    except KeyError:
-        raise DataError(f"unknown model {model!r}; known: {sorted(BUILDERS)}") from None
-    return builder(dataset_dir, as_of)

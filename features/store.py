@@ -1,11 +1,12 @@
 """The Feast feature store: definitions from the feature tables, apply, materialize, retrieval.
 
 One definition serves training and serving: feature views are generated from the feature
-tables that ``features.pipeline`` writes (one parquet file per group), FeatureServices name
-the views each model reads. Offline retrieval is the point-in-time join of labels with a
-FeatureService on Feast's DuckDB offline store (the default file/dask store silently drops
-entity rows with no data inside the TTL); ``created_timestamp`` is honoured, so a value
-created after a label's time is never joined. Online values come from the SQLite store.
+tables that ``features.pipeline`` writes (one parquet file per group); FeatureServices are
+declared by the model kinds that read them (:class:`features.services.ServiceDecl`, passed
+in) and name the views each model reads. Offline retrieval is the point-in-time join of
+labels with a FeatureService on Feast's DuckDB offline store (the default file/dask store
+silently drops entity rows with no data inside the TTL); ``created_timestamp`` is honoured,
+so a value created after a label's time is never joined. Online values come from the SQLite store.
 
 The repo's settings live in ``features/repo/feature_store.yaml``; the registry and the online
 store of each dataset live beside its data (``<dataset>/feast/``).
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from features.services import LabelBuilder, ServiceDecl, unique_services
 from wattwise.errors import DataError, WattwiseError
 from wattwise.paths import PACKAGE_DIR
 
@@ -40,23 +42,6 @@ ENTITY_KEYS = {"customer_id": "customer", "meter_id": "meter", "premise_id": "pr
 # How long a value stays valid for a point-in-time join. Monthly snapshots: a value holds
 # until the next snapshot, plus slack for a late build; older values are not served.
 DEFAULT_TTL_DAYS = 45
-
-# Which feature groups (views) each model's FeatureService reads. A group missing from a
-# dataset (a source without bills has no `billing`) is left out of its services.
-# (_CUSTOMER: the customer-keyed groups both customer models read)
-_CUSTOMER = ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs")
-SERVICES: dict[str, tuple[str, ...]] = {
-    "churn_v1": (*_CUSTOMER, "attributes"),
-    "propensity_v1": (*_CUSTOMER, "premise"),
-    "disaggregation_v1": ("windows", "appliances"),
-    "dr_response_v1": ("usage", "peer", "programs", "engagement", "dr_performance"),
-}
-MODEL_SERVICE = {
-    "churn": "churn_v1",
-    "propensity": "propensity_v1",
-    "disaggregation": "disaggregation_v1",
-    "dr_response": "dr_response_v1",
-}
 
 
 def _feast_type(t: pa.DataType) -> Any:
@@ -115,8 +100,13 @@ def discover(features_dir: Path) -> list[GroupTable]:
     return out
 
 
-def definitions(features_dir: Path, ttl_days: dict[str, int] | None = None) -> list[Any]:
-    """Entities, sources, feature views and FeatureServices for the tables in ``features_dir``."""
+def definitions(
+    features_dir: Path,
+    services: Iterable[ServiceDecl],
+    ttl_days: dict[str, int] | None = None,
+) -> list[Any]:
+    """Entities, sources and feature views for the tables in ``features_dir``, and a Feast
+    FeatureService for each declared service (with the declared groups the dataset has)."""
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.data_format import ParquetFormat
 
@@ -149,11 +139,18 @@ def definitions(features_dir: Path, ttl_days: dict[str, int] | None = None) -> l
         )
         views[g.name] = view
         objs += [src, view]
-    for service, wanted in SERVICES.items():
-        have = [views[v] for v in wanted if v in views]
+    for decl in unique_services(services):
+        have = [views[v] for v in decl.groups if v in views]
+        missing = [v for v in decl.groups if v not in views]
+        if missing:
+            log.info("FeatureService %s: groups %s not in %s", decl.name, missing, features_dir)
         if have:
             objs.append(
-                FeatureService(name=service, features=have, description=f"features of {service}")
+                FeatureService(
+                    name=decl.name,
+                    features=have,
+                    description=f"{decl.name}: {', '.join(v for v in decl.groups if v in views)}",
+                )
             )
     return objs
 
@@ -178,10 +175,13 @@ def open_store(dataset_dir: Path) -> FeatureStore:
     return FeatureStore(config=repo_config(dataset_dir))
 
 
-def apply(dataset_dir: Path, features_dir: Path | None = None) -> list[str]:
-    """Register entities, views and services for a dataset; returns what was applied."""
+def apply(
+    dataset_dir: Path, services: Iterable[ServiceDecl], features_dir: Path | None = None
+) -> list[str]:
+    """Register entities, views and the declared services for a dataset; returns what was
+    applied."""
     store = open_store(dataset_dir)
-    objs = definitions(features_dir or dataset_dir / "features")
+    objs = definitions(features_dir or dataset_dir / "features", services)
     store.apply(objs)
     return [f"{type(o).__name__} {o.name}" for o in objs]
 
@@ -221,9 +221,8 @@ def materialize(dataset_dir: Path, end: datetime | None = None) -> tuple[datetim
     return start, stop
 
 
-def service(store: FeatureStore, model: str) -> FeatureService:
-    """The FeatureService of a model name (``churn``) or a service name (``churn_v1``)."""
-    name = MODEL_SERVICE.get(model, model)
+def service(store: FeatureStore, name: str) -> FeatureService:
+    """A FeatureService of the dataset's registry by name (``churn_v1``)."""
     try:
         return store.get_feature_service(name)
     except Exception as exc:  # Feast raises its own not-found errors
@@ -233,9 +232,13 @@ def service(store: FeatureStore, model: str) -> FeatureService:
 
 
 def historical(
-    store: FeatureStore, model: str, entity_df: pd.DataFrame, *, full_feature_names: bool = False
+    store: FeatureStore,
+    service_name: str,
+    entity_df: pd.DataFrame,
+    *,
+    full_feature_names: bool = False,
 ) -> pd.DataFrame:
-    """Point-in-time join of ``entity_df`` (keys + ``event_timestamp``) with a model's features.
+    """Point-in-time join of ``entity_df`` (keys + ``event_timestamp``) with a FeatureService.
 
     Every entity row comes back (unknown entities get nulls), in the input order.
     """
@@ -248,7 +251,7 @@ def historical(
     df["__row"] = range(len(df))
     job = store.get_historical_features(
         entity_df=df,
-        features=service(store, model),
+        features=service(store, service_name),
         full_feature_names=full_feature_names,
         filter_by_created_timestamp=True,
     )
@@ -262,7 +265,7 @@ _READERS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictio
 
 
 def online(
-    store: FeatureStore, model: str, keys: Sequence[str], key: str = "customer_id"
+    store: FeatureStore, service_name: str, keys: Sequence[str], key: str = "customer_id"
 ) -> dict[str, list[Any]]:
     """Latest feature values of ``keys`` from the online store (None for unknown entities).
 
@@ -271,10 +274,10 @@ def online(
     """
     from features.online import OnlineReader
 
-    name = MODEL_SERVICE.get(model, model)
+    name = service_name
     cache = _READERS.setdefault(store, {})
     if name not in cache:
-        service(store, model)  # a clear error when the service is missing
+        service(store, name)  # a clear error when the service is missing
         cache[name] = OnlineReader(store, name)
     reader = cache[name]
     if reader.join_key != key:
@@ -293,13 +296,15 @@ def snapshot_times(values: Iterable[Any]) -> list[datetime]:
     return out
 
 
-def training_set(dataset_dir: Path, model: str, as_of: Any = None) -> pd.DataFrame:
-    """A model's training set: its labels joined point-in-time with its FeatureService."""
-    from features.labels import labels
-
-    rows = labels(model, dataset_dir, as_of)
+def training_set(
+    dataset_dir: Path, labels: LabelBuilder, service_name: str, as_of: Any = None
+) -> pd.DataFrame:
+    """A training set: the rows of a labels builder joined point-in-time with a
+    FeatureService."""
+    rows = labels(dataset_dir, as_of)
     if rows.empty:
+        what = getattr(labels, "__name__", "the")
         raise DataError(
-            f"no {model} labels in {dataset_dir}" + (f" observed by {as_of}" if as_of else "")
+            f"no {what} labels in {dataset_dir}" + (f" observed by {as_of}" if as_of else "")
         )
-    return historical(open_store(dataset_dir), model, rows)
+    return historical(open_store(dataset_dir), service_name, rows)

@@ -166,53 +166,72 @@ def score_offline(
 ) -> BatchResult:
     """Score every customer with ``kind``'s @champion on its FeatureService at ``as_of``.
 
-    The same model version and loader as the online service, the same FeatureService, read
-    from Feast's offline store by a point-in-time join (so ``as_of`` in the past gives what
-    the online store held then). Propensity applies the same consent rule as the service.
-    Reason codes are opt-in (``reasons``), by the serving config's ``reason_method``, as online.
+    The same model version and loader as the online service (the kind's adapter), the same
+    FeatureService, read from Feast's offline store by a point-in-time join (so ``as_of`` in
+    the past gives what the online store held then), and the kind's derived inputs
+    (``Kind.inputs``) for a pyfunc kind. A kind that scores only consenting customers
+    (propensity) applies the same consent rule as the service. Reason codes are opt-in
+    (``reasons``, binary kinds), by the serving config's ``reason_method``, as online.
+    ``as_of`` defaults to the newest snapshot of the kind's own feature groups. Nothing
+    scored is an error (the file is still written, for inspection).
     """
     import time
 
     import numpy as np
 
-    from features.store import feature_time_range, historical, open_store
+    from features.store import historical, open_store
+    from serving.config import served_kinds
     from serving.core import CONSENT_UNKNOWN, NO_CONSENT
-    from serving.models import load_churn, load_propensity
+    from serving.models import loader
+    from training.kinds import registry
 
-    if kind not in ("churn", "propensity"):
-        raise DataError(f"offline batch scoring covers churn and propensity, not {kind!r}")
-    entry = cfg.models.get(kind)
-    if entry is None:
-        raise DataError(f"model kind {kind!r} is not in the serving config")
+    kinds = registry(settings)
+    if kind not in kinds:
+        raise DataError(f"unknown model kind {kind!r} (known: {', '.join(sorted(kinds))})")
+    k = kinds[kind]
+    if not k.batch or k.service_name is None:
+        batchable = sorted(n for n, x in kinds.items() if x.batch)
+        raise DataError(
+            f"{kind} is not batch scored from the offline store (those that are: "
+            f"{', '.join(batchable)})"
+        )
+    served = served_kinds(cfg, kinds).get(kind)
+    if served is None:
+        raise DataError(f"model kind {kind!r} is disabled in the serving config")
     ds = dataset_dir or settings.data_dir / cfg.dataset
-    version = resolve_version(settings, entry.registered_name, entry.alias)
-    uri = f"models:/{entry.registered_name}/{version}"
-    scorer: Any = (
-        load_churn(uri, cfg.churn_threshold, cfg.reason_method, cfg.reason_shap_budget_ms)
-        if kind == "churn"
-        else load_propensity(uri)
-    )
-    if as_of is None:
-        as_of = pd.Timestamp(feature_time_range(ds / "features")[1])
-    as_of = pd.Timestamp(as_of)
+    version = resolve_version(settings, served.registered_name, served.alias)
+    uri = f"models:/{served.registered_name}/{version}"
+    scorer: Any = loader(k.adapter, cfg)(uri)
+    store = open_store(ds)
+    as_of = pd.Timestamp(as_of) if as_of is not None else newest_snapshot(ds, store, k.service_name)
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     t0 = time.perf_counter()
     entities = batch_entities(ds, as_of)
-    frame = historical(open_store(ds), kind, entities)
+    frame = historical(store, k.service_name, entities)
     t1 = time.perf_counter()
-    feats = frame.reindex(columns=scorer.features)
-    has = feats.notna().any(axis=1).to_numpy()
-    scores = (
-        scorer.score_frame(feats, reasons=reasons) if kind == "churn" else scorer.score_frame(feats)
-    )
+    if k.adapter == "pyfunc":
+        feats = frame.drop(columns=["customer_id", TS], errors="ignore")
+        has = feats.notna().any(axis=1).to_numpy()
+        raw = scorer.predict(k.inputs(feats))
+        scores = (raw if isinstance(raw, pd.DataFrame) else pd.DataFrame({"prediction": raw}))[
+            list(k.outputs) or slice(None)
+        ]
+    else:
+        feats = frame.reindex(columns=scorer.features)
+        has = feats.notna().any(axis=1).to_numpy()
+        scores = (
+            scorer.score_frame(feats, reasons=reasons)
+            if k.adapter == "binary"
+            else scorer.score_frame(feats)
+        )
     t2 = time.perf_counter()
     result = pd.concat(
         [frame[["customer_id"]].reset_index(drop=True), scores.reset_index(drop=True)], axis=1
     )
-    score_cols = [c for c in scores.columns]
+    score_cols = list(scores.columns)
     result.loc[~has, score_cols] = np.nan
     result["error"] = pd.Series("no features at as_of", index=result.index).where(~has, None)
-    if kind == "propensity":
+    if k.marketing:
         from serving.lookup import Customers
 
         cust = Customers(ds).table
@@ -227,11 +246,36 @@ def score_offline(
         reason[~recorded] = CONSENT_UNKNOWN
         result["reason"] = reason
         result.loc[~consent, score_cols] = np.nan
-    result.insert(1, "model_name", entry.registered_name)
+    result.insert(1, "model_name", served.registered_name)
     result.insert(2, "model_version", version)
     result.insert(3, "as_of", as_of)
     write_frame(result, out)
     scored = int(result[score_cols[0]].notna().sum())
+    if scored == 0:
+        raise DataError(
+            f"{kind}: none of {len(result):,} customers has a score as of {as_of:%Y-%m-%d} "
+            f"(written to {out}); pick --as-of inside the feature tables' range"
+        )
     return BatchResult(
-        entry.registered_name, version, as_of, len(result), scored, out, t1 - t0, t2 - t1
+        served.registered_name, version, as_of, len(result), scored, out, t1 - t0, t2 - t1
     )
+
+
+def newest_snapshot(dataset_dir: Path, store: Any, service_name: str) -> pd.Timestamp:
+    """The newest snapshot of a FeatureService's own groups (a group the service does not
+    read, such as DR performance for churn, does not move the date past its features)."""
+    import pyarrow.compute as pc
+
+    from features.store import service
+
+    fs = service(store, service_name)
+    newest = []
+    for proj in fs.feature_view_projections:
+        path = dataset_dir / "features" / f"{proj.name}.parquet"
+        if path.is_file():
+            col = pq.read_table(path, columns=[TS]).column(TS)
+            if len(col):
+                newest.append(pd.Timestamp(pc.max(col).as_py()))
+    if not newest:
+        raise DataError(f"{service_name}: no feature rows in {dataset_dir / 'features'}")
+    return max(newest)

@@ -28,12 +28,14 @@ def import_champions(settings: Settings, cfg: ServingConfig) -> list[str]:
     """Copy each configured model's aliased version into the BentoML store; return the tags."""
     import bentoml
 
+    from serving.config import served_kinds
+    from training.kinds import registry
     from training.registry import alias_version
     from training.tracking import setup
 
     client = setup(settings)
     tags = []
-    for kind, entry in cfg.models.items():
+    for kind, entry in served_kinds(cfg, registry(settings)).items():
         version = alias_version(client, entry.registered_name, entry.alias)
         if version is None:
             if entry.required:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from wattwise.cli_state import state
-from wattwise.typer_app import group
+from wattwise.typer_app import group, kind_group
 
 serve_app = group("Serve registered models over HTTP (BentoML).")
-score_app = group("Batch scoring from the offline store or a file.")
-
-# Sources whose files can be scored directly: importer kind and registered model.
-FILE_SOURCES = {"powerco": ("powerco", "churn_powerco")}
 CONFIG_HELP = "Serving config YAML (default: $WW_SERVING_CONFIG or configs/serving.yaml)."
 
 
@@ -24,78 +21,86 @@ def _serving_config(path: Path | None):  # type: ignore[no-untyped-def]
     return load_serving_config(path)
 
 
-def _offline(
+def _batch_kinds(ctx: Any) -> list[str]:
+    """Kinds scored in batch (with the settings' extra ones when the settings load)."""
+    from training.kinds import registry
+    from wattwise.errors import WattwiseError
+
+    try:
+        settings = state(ctx).settings  # type: ignore[arg-type]
+    except WattwiseError:
+        settings = None
+    return [name for name, k in registry(settings).items() if k.batch]
+
+
+def score_kind(
     ctx: typer.Context,
-    kind: str,
-    as_of: datetime | None,
-    out: Path,
-    config: Path | None,
-    reasons: bool = False,
-) -> None:
-    import pandas as pd
-
-    from serving.batch import score_offline
-
-    res = score_offline(
-        state(ctx).settings,
-        _serving_config(config),
-        kind,
-        out,
-        as_of=pd.Timestamp(as_of) if as_of else None,
-        reasons=reasons,
-    )
-    typer.echo(res.render())
-
-
-@score_app.command("churn")
-def score_churn(
-    ctx: typer.Context,
-    out: Path = typer.Option(
-        ..., help="Output CSV or parquet: id, probability, decision, reasons."
-    ),
+    out: Path = typer.Option(..., help="Output CSV or parquet: id, the model's outputs."),
     as_of: datetime | None = typer.Option(
-        None, "--as-of", help="Score every customer from the offline store at this date."
+        None,
+        "--as-of",
+        help="Score every customer from the offline store at this date (default: the newest "
+        "snapshot of the model's features).",
     ),
-    data: str | None = typer.Option(None, help="Source of an input file to score: powerco."),
+    data: str | None = typer.Option(
+        None, help="Source of a new file to score (its importer, e.g. powerco), with --input."
+    ),
     input: list[Path] | None = typer.Option(  # noqa: A002
         None, "--input", help="File(s) of the source to score (with --data)."
     ),
-    model: str | None = typer.Option(None, help="Registered model (default: by --data)."),
+    model: str | None = typer.Option(
+        None, help="Registered model for --input (default: the kind's config for --data)."
+    ),
     config: Path | None = typer.Option(None, help=CONFIG_HELP),
     reasons: bool = typer.Option(
-        False, help="Offline: add reason codes (the serving config's reason_method, as online)."
+        False, help="Binary kinds: add reason codes (the serving config's reason_method)."
     ),
 ) -> None:
-    """Score with the registered @champion churn model: every customer of the serving dataset
-    from the offline store (``--as-of``, default the newest features), or a new file
-    (``--data powerco --input FILE``)."""
-    from wattwise.errors import ConfigError
+    """Score with the kind's registered @champion: every customer of the serving dataset from
+    the offline store (``--as-of``), or a new file (``--data SOURCE --input FILE``)."""
+    import pandas as pd
 
+    from wattwise.errors import ConfigError, DataError
+
+    kind = str(ctx.info_name)
+    settings = state(ctx).settings
     if not input:
         if data is not None:
             raise ConfigError("--data needs --input FILE")
-        _offline(ctx, "churn", as_of, out, config, reasons)
+        from serving.batch import score_offline
+
+        res = score_offline(
+            settings,
+            _serving_config(config),
+            kind,
+            out,
+            as_of=pd.Timestamp(as_of) if as_of else None,
+            reasons=reasons,
+        )
+        typer.echo(res.render())
         return
     from serving.batch import score_file
+    from training.config import find_model_config, load_model_config
 
-    if data not in FILE_SOURCES:
-        raise ConfigError(f"--data must be one of {sorted(FILE_SOURCES)}, got {data!r}")
-    source, default_model = FILE_SOURCES[data]
-    scores = score_file(state(ctx).settings, model or default_model, source, list(input), out)
+    if data is None:
+        raise ConfigError("--input needs --data SOURCE (the importer of the file, e.g. powerco)")
+    name = model or load_model_config(find_model_config(kind, data), settings=settings).model_name
+    scores = score_file(settings, name, data, list(input), out)
+    if scores.empty:
+        raise DataError(f"{input[0]}: no customers to score")
+    first = scores.columns[1]
     typer.echo(
-        f"scored {len(scores):,} customers -> {out} (mean probability {scores.probability.mean():.3f})"
+        f"scored {len(scores):,} customers with {name}@champion -> {out} "
+        f"(mean {first} {pd.to_numeric(scores[first], errors='coerce').mean():.3f})"
     )
 
 
-@score_app.command("propensity")
-def score_propensity(
-    ctx: typer.Context,
-    out: Path = typer.Option(..., help="Output CSV or parquet: per program p_offer, uplift."),
-    as_of: datetime | None = typer.Option(None, "--as-of", help="Feature date (default: newest)."),
-    config: Path | None = typer.Option(None, help=CONFIG_HELP),
-) -> None:
-    """Program propensity and uplift of every customer (no score without marketing consent)."""
-    _offline(ctx, "propensity", as_of, out, config)
+score_app = kind_group(
+    "Batch scoring of a model kind, from the offline store or a file: wattwise score KIND.",
+    _batch_kinds,
+    score_kind,
+    lambda ctx, kind: f"Score {kind} with its registered @champion (offline store or a file).",
+)
 
 
 @serve_app.command("start")
@@ -109,8 +114,9 @@ def serve_start(
     import os
     import subprocess
 
-    from serving.config import ENV_FILE
+    from serving.config import ENV_FILE, served_kinds
     from serving.server import serve_command
+    from training.kinds import registry
 
     cfg = _serving_config(config)
     env = dict(os.environ)
@@ -118,7 +124,7 @@ def serve_start(
         env[ENV_FILE] = str(config.resolve())
     s = state(ctx).settings
     typer.echo(
-        f"serving {', '.join(cfg.models)} from {s.data_dir / cfg.dataset} on "
+        f"serving {', '.join(served_kinds(cfg, registry(s)))} from {s.data_dir / cfg.dataset} on "
         f"http://{host or cfg.host}:{port or cfg.port} (auth {'on' if cfg.auth.enabled else 'OFF'})"
     )
     raise typer.Exit(subprocess.call(serve_command(host or cfg.host, port or cfg.port), env=env))

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -20,9 +22,11 @@ from wattwise.config import deep_merge, env_overrides, read_yaml, validate
 from wattwise.errors import ConfigError
 from wattwise.paths import configs_dir
 
+if TYPE_CHECKING:
+    from training.kinds import Kind
+
 ENV_FILE = "WW_SERVING_CONFIG"
 ENV_PREFIX = "WW_SERVING"
-KINDS = ("churn", "propensity", "disaggregation", "dr_response")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -31,11 +35,13 @@ class _Strict(BaseModel):
 
 
 class ModelEntry(_Strict):
-    """One served model: its registered name and whether readiness waits for it."""
+    """How one model kind is served: the registered model (default: the kind's name), the
+    alias loaded, and whether readiness waits for it (default: the kind's ``required``)."""
 
-    registered_name: str
+    registered_name: str | None = None
     alias: str = "champion"
-    required: bool = True
+    required: bool | None = None
+    enabled: bool = True  # False: the kind's routes are not served
 
 
 class ApiKey(_Strict):
@@ -97,12 +103,9 @@ class ServingConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     dataset: str = "synthetic"  # dataset under settings.data_dir with the Feast online store
-    models: dict[str, ModelEntry] = {
-        "churn": ModelEntry(registered_name="churn"),
-        "propensity": ModelEntry(registered_name="propensity"),
-        "disaggregation": ModelEntry(registered_name="disaggregation", required=False),
-        "dr_response": ModelEntry(registered_name="dr_response", required=False),
-    }
+    # every model kind of the registry (training.kinds) with routes is served; entries here
+    # override how (kind name -> registered name, alias, required, enabled)
+    models: dict[str, ModelEntry] = {}
     model_source: Literal["registry", "bento"] = "registry"
     reload_interval_s: float = Field(30.0, gt=0)
     max_batch: int = Field(1000, ge=1, le=1_000_000)
@@ -120,14 +123,6 @@ class ServingConfig(_Strict):
     auth: AuthConfig = AuthConfig()
     predlog: PredLogConfig = PredLogConfig()
 
-    @field_validator("models")
-    @classmethod
-    def _known_kinds(cls, v: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
-        unknown = sorted(set(v) - set(KINDS))
-        if unknown:
-            raise ValueError(f"unknown model kinds {unknown}; known: {list(KINDS)}")
-        return v
-
     @model_validator(mode="after")
     def _production_is_locked(self) -> ServingConfig:
         if self.profile == "production":
@@ -138,6 +133,37 @@ class ServingConfig(_Strict):
                     "predlog.key must not be in a production config: set the key_env variable"
                 )
         return self
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model kind as this service serves it."""
+
+    kind: Kind
+    registered_name: str
+    alias: str
+    required: bool
+
+
+def served_kinds(cfg: ServingConfig, kinds: Mapping[str, Kind]) -> dict[str, Served]:
+    """Every registered kind with routes, as the config's ``models`` entries say (an entry
+    for a kind the registry does not have is an error naming it)."""
+    unknown = sorted(set(cfg.models) - set(kinds))
+    if unknown:
+        raise ConfigError(
+            f"serving config: models: unknown model kinds {unknown}; known: {sorted(kinds)}"
+        )
+    out = {}
+    for name, kind in kinds.items():
+        e = cfg.models.get(name, ModelEntry())
+        if kind.routes and e.enabled:
+            out[name] = Served(
+                kind,
+                e.registered_name or name,
+                e.alias,
+                kind.required if e.required is None else e.required,
+            )
+    return out
 
 
 def hash_key(key: str) -> str:

@@ -1,9 +1,11 @@
 """The scoring service's logic, apart from BentoML: models, lookups, scoring, logging.
 
-:class:`ScoringCore` is built once per worker from the validated configs. Each endpoint
-method takes already-parsed request fields, returns a response model and raises
-:class:`serving.models.RequestError` for anything the caller must fix; the BentoML service
-only wires HTTP to these methods.
+:class:`ScoringCore` is built once per worker from the validated configs and the registry of
+model kinds (training.kinds): it serves every kind with routes, loading each one's
+registered version through the kind's adapter. Each handler (named by a kind's route)
+takes the kind and the already-parsed request fields, returns the route's response model
+and raises :class:`serving.models.RequestError` for anything the caller must fix; the
+BentoML service only wires HTTP to these handlers.
 """
 
 from __future__ import annotations
@@ -18,24 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
-from serving import schemas
-from serving.config import ServingConfig
-from serving.models import (
-    ModelSlot,
-    RequestError,
-    appliance_breakdown,
-    expected_reduction,
-    load_churn,
-    load_propensity,
-    load_pyfunc,
-)
+from serving.config import Served, ServingConfig, served_kinds
+from serving.models import ModelSlot, RequestError, appliance_breakdown, expected_reduction, loader
 from serving.predlog import PredictionLog, PredictionRecord, default_root
 from training.explain import ReasonMethod
+from training.kinds import schemas
 
 if TYPE_CHECKING:
     from serving.lookup import Customers, Events, OnlineFeatures
     from serving.metrics import ServingMetrics
+    from training.kinds import Kind
     from wattwise.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,9 +71,18 @@ def freeze_heap() -> None:
 class ScoringCore:
     """Everything a worker serves with; swaps models atomically on alias moves."""
 
+    # the handlers a kind's routes may name (training.kinds.base.Route.handler)
+    HANDLERS = ("churn", "propensity", "breakdown", "dr_predict", "dr_target", "score")
+
     def __init__(
-        self, settings: Settings, cfg: ServingConfig, metrics: ServingMetrics | None = None
+        self,
+        settings: Settings,
+        cfg: ServingConfig,
+        metrics: ServingMetrics | None = None,
+        kinds: dict[str, Kind] | None = None,
     ) -> None:
+        from training.kinds import registry
+
         self.settings = settings
         self.cfg = cfg
         self.metrics = metrics
@@ -92,17 +97,23 @@ class ScoringCore:
             self.predlog = PredictionLog(
                 root or default_root(settings.data_dir), cfg.predlog.resolve_key()
             )
-        loaders = {
-            "churn": lambda uri: load_churn(
-                uri, cfg.churn_threshold, cfg.reason_method, cfg.reason_shap_budget_ms
-            ),
-            "propensity": load_propensity,
-            "disaggregation": load_pyfunc,
-            "dr_response": load_pyfunc,
-        }
+        self.served: dict[str, Served] = served_kinds(
+            cfg, kinds if kinds is not None else registry(settings)
+        )
+        for s in self.served.values():
+            for r in s.kind.routes:
+                if r.handler not in self.HANDLERS:
+                    from wattwise.errors import ConfigError
+
+                    raise ConfigError(
+                        f"model kind {s.kind.name}: route {r.path} names handler {r.handler!r};"
+                        f" the service has {list(self.HANDLERS)}"
+                    )
         self.slots = {
-            kind: ModelSlot(kind, e.registered_name, e.alias, e.required, loaders[kind])
-            for kind, e in cfg.models.items()
+            name: ModelSlot(
+                name, s.registered_name, s.alias, s.required, loader(s.kind.adapter, cfg)
+            )
+            for name, s in self.served.items()
         }
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,10 +135,13 @@ class ScoringCore:
         if self.customers is None or not len(self.customers):
             return
         ids = [str(c) for c in self.customers.index[:20]]
-        calls: dict[str, Any] = {
-            "churn": lambda: self.churn(ids, None),
-            "propensity": lambda: self.propensity(ids, None, None),
-        }
+        calls: dict[str, Any] = {}
+        for name, served in self.served.items():
+            for r in served.kind.routes:
+                if r.handler in ("churn", "propensity", "score"):
+                    calls[name] = lambda h=getattr(self, r.handler), k=served.kind: h(
+                        k, customer_ids=ids
+                    )
         for kind, call in calls.items():
             slot = self.slots.get(kind)
             if slot is None or slot.current is None:
@@ -255,7 +269,7 @@ class ScoringCore:
 
     def _features_for(
         self,
-        kind: str,
+        kind: Kind,
         model_features: Sequence[str],
         kinds: dict[str, str],
         customer_ids: Sequence[str] | None,
@@ -277,7 +291,7 @@ class ScoringCore:
             ok = [i for i, e in enumerate(errors) if e is None]
             cols: dict[str, list[Any]]
             if ok:
-                got = online.get(kind, [ids[i] for i in ok])
+                got = online.get(self._service(kind), [ids[i] for i in ok])
                 if len(ok) == len(ids):  # every id known (a one-customer request): as read
                     cols = {f: got.get(f) or [None] * len(ids) for f in model_features}
                 else:
@@ -308,14 +322,14 @@ class ScoringCore:
                 raise RequestError(
                     422,
                     f"customers[{i}].features.{extra[0]}",
-                    f"not a feature of the {kind} model (unknown: {extra[:5]})",
+                    f"not a feature of the {kind.name} model (unknown: {extra[:5]})",
                 )
             missing = [f for f in model_features if f not in c.features]
             if missing:
                 raise RequestError(
                     422,
                     f"customers[{i}].features",
-                    f"missing {len(missing)} feature(s) of the {kind} model: {missing[:5]}"
+                    f"missing {len(missing)} feature(s) of the {kind.name} model: {missing[:5]}"
                     + (" ..." if len(missing) > 5 else "")
                     + " (send null for an unknown value)",
                 )
@@ -332,18 +346,19 @@ class ScoringCore:
 
     def churn(
         self,
-        customer_ids: Sequence[str] | None,
-        customers: Sequence[schemas.CustomerFeatures] | None,
+        kind: Kind,
+        customer_ids: Sequence[str] | None = None,
+        customers: Sequence[schemas.CustomerFeatures] | None = None,
         reasons: bool = True,
         reason_method: ReasonMethod | None = None,
     ) -> schemas.ChurnResponse:
+        """A binary model with reason codes (the churn kind's route)."""
         t0 = time.perf_counter()
-        loaded = self.slots_get("churn")
+        name = kind.name
+        loaded = self.slots_get(name)
         sc = loaded.scorer
         kinds = sc.fast.kinds
-        ids, cols, errors, _ = self._features_for(
-            "churn", sc.features, kinds, customer_ids, customers
-        )
+        ids, cols, errors, _ = self._features_for(kind, sc.features, kinds, customer_ids, customers)
         ok = [i for i, e in enumerate(errors) if e is None]
         rid = uuid.uuid4().hex
         results = [
@@ -377,11 +392,11 @@ class ScoringCore:
                 )
             self._log(records)
             if self.metrics is not None:
-                self.metrics.observe_probabilities("churn", "probability", out["probability"])
-        self._count("churn", "scored", len(ok))
-        self._count("churn", "unknown_customer", sum(e == UNKNOWN for e in errors))
-        self._count("churn", "no_features", sum(e == NO_FEATURES for e in errors))
-        self._observe("churn", t0)
+                self.metrics.observe_probabilities(name, "probability", out["probability"])
+        self._count(name, "scored", len(ok))
+        self._count(name, "unknown_customer", sum(e == UNKNOWN for e in errors))
+        self._count(name, "no_features", sum(e == NO_FEATURES for e in errors))
+        self._observe(name, t0)
         return schemas.ChurnResponse(
             request_id=rid,
             model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
@@ -391,12 +406,15 @@ class ScoringCore:
 
     def propensity(
         self,
-        customer_ids: Sequence[str] | None,
-        customers: Sequence[schemas.CustomerFeatures] | None,
-        programs: Sequence[str] | None,
+        kind: Kind,
+        customer_ids: Sequence[str] | None = None,
+        customers: Sequence[schemas.CustomerFeatures] | None = None,
+        programs: Sequence[str] | None = None,
     ) -> schemas.PropensityResponse:
+        """Per program scores, for customers whose record gives marketing consent."""
         t0 = time.perf_counter()
-        loaded = self.slots_get("propensity")
+        name = kind.name
+        loaded = self.slots_get(name)
         sc = loaded.scorer
         progs = list(programs) if programs else sc.programs
         for i, p in enumerate(progs):
@@ -405,9 +423,7 @@ class ScoringCore:
                     422, f"programs[{i}]", f"unknown program {p!r}; known: {sc.programs}"
                 )
         kinds = sc.fast.kinds
-        ids, cols, errors, _ = self._features_for(
-            "propensity", sc.features, kinds, customer_ids, customers
-        )
+        ids, cols, errors, _ = self._features_for(kind, sc.features, kinds, customer_ids, customers)
         table = self._lookups()[1].table  # one consistent read: positions and consent
         pos = table.positions(ids)
         reasons: list[str | None] = [None] * len(ids)
@@ -438,10 +454,14 @@ class ScoringCore:
                 scores = {}
                 for p in progs:
                     o = out[p]
+                    offer, why = sc.offers[p]
                     scores[p] = schemas.ProgramScore(
                         p_no_offer=float(o["p_no_offer"][j]),
                         p_offer=float(o["p_offer"][j]),
                         uplift=float(o["uplift"][j]),
+                        t_learner_uplift=_num(o["t_learner_uplift"][j]),
+                        offer=offer,
+                        offer_reason=why,
                     )
                     records.append(
                         PredictionRecord(
@@ -458,14 +478,12 @@ class ScoringCore:
             self._log(records)
             if self.metrics is not None:
                 for p in progs:
-                    self.metrics.observe_probabilities(
-                        "propensity", f"{p}_p_offer", out[p]["p_offer"]
-                    )
-                    self.metrics.observe_values("propensity", f"{p}_uplift", out[p]["uplift"])
-        self._count("propensity", "scored", len(ok))
-        self._count("propensity", "no_consent", sum(r is not None for r in reasons))
-        self._count("propensity", "unknown_customer", sum(e == UNKNOWN for e in errors))
-        self._observe("propensity", t0)
+                    self.metrics.observe_probabilities(name, f"{p}_p_offer", out[p]["p_offer"])
+                    self.metrics.observe_values(name, f"{p}_uplift", out[p]["uplift"])
+        self._count(name, "scored", len(ok))
+        self._count(name, "no_consent", sum(r is not None for r in reasons))
+        self._count(name, "unknown_customer", sum(e == UNKNOWN for e in errors))
+        self._observe(name, t0)
         return schemas.PropensityResponse(
             request_id=rid,
             model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
@@ -474,16 +492,17 @@ class ScoringCore:
 
     def breakdown(
         self,
-        customer_id: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        readings: Sequence[schemas.Reading] | None,
+        kind: Kind,
+        customer_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        readings: Sequence[schemas.Reading] | None = None,
     ) -> schemas.BreakdownResponse:
         """kWh and share per appliance of a customer's period, or of raw readings."""
         from serving.lookup import customer_readings
 
         t0 = time.perf_counter()
-        loaded = self.slots_get("disaggregation")
+        loaded = self.slots_get(kind.name)
         if readings is not None:
             self._check_size("readings", len(readings))
             frame = pd.DataFrame(
@@ -532,7 +551,7 @@ class ScoringCore:
                 )
             ]
         )
-        self._observe("disaggregation", t0)
+        self._observe(kind.name, t0)
         return schemas.BreakdownResponse(
             request_id=rid,
             model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
@@ -558,32 +577,47 @@ class ScoringCore:
         return got
 
     def _dr_scores(
-        self, loaded: Any, ev: dict[str, Any], ids: list[str]
+        self, kind: Kind, loaded: Any, ev: dict[str, Any], ids: list[str]
     ) -> tuple[np.ndarray, list[str | None]]:
-        """Expected kW reduction per id (NaN where an item failed) and per-item errors."""
+        """Expected kW reduction per id (NaN where an item failed) and per-item errors: the
+        FeatureService's values and the event's context through the same input builder as
+        training (``training.dr.data.model_frame``)."""
+        from training.dr.data import event_context_of, model_frame
+        from wattwise.errors import DataError
+
         online, known = self._lookups()
         pos = known.positions(ids)
         errors: list[str | None] = [None if p >= 0 else UNKNOWN for p in pos]
         ok = [i for i, e in enumerate(errors) if e is None]
         kw = np.full(len(ids), np.nan)
         if ok:
-            frame = pd.DataFrame(online.get("dr_response", [ids[i] for i in ok]))
-            for k, v in event_columns(ev).items():
-                frame[k] = v
-            empty = [c for c in frame.columns if frame[c].isna().all()]
-            frame[empty] = frame[empty].astype("float64")  # all-missing: numeric, not object
+            assert self.events is not None
+            past = self.events.table.reset_index()
+            past = past[past["kind"] == "dr"] if "kind" in past else past
+            try:
+                ctx = event_context_of(self.dataset_dir, ev, past, ev.get("temperature_c"))
+            except DataError as exc:
+                raise RequestError(422, "event.temperature_c", str(exc)) from exc
+            ok_ids = [ids[i] for i in ok]
+            feats = pd.DataFrame(online.get(self._service(kind), ok_ids))
+            rows = pd.DataFrame({"customer_id": ok_ids, **ctx})
+            frame = model_frame(rows, feats)
             kw[ok] = expected_reduction(loaded.scorer.predict(frame))
         return kw, errors
 
     def dr_predict(
-        self, event_id: str | None, event: schemas.EventSpec | None, customer_ids: Sequence[str]
+        self,
+        kind: Kind,
+        customer_ids: Sequence[str],
+        event_id: str | None = None,
+        event: schemas.EventSpec | None = None,
     ) -> schemas.DrPredictResponse:
         t0 = time.perf_counter()
-        loaded = self.slots_get("dr_response")
+        loaded = self.slots_get(kind.name)
         self._check_size("customer_ids", len(customer_ids))
         ev = self._event(event_id, event)
         ids = list(customer_ids)
-        kw, errors = self._dr_scores(loaded, ev, ids)
+        kw, errors = self._dr_scores(kind, loaded, ev, ids)
         rid = uuid.uuid4().hex
         now = datetime.now(UTC)
         self._log(
@@ -595,14 +629,14 @@ class ScoringCore:
                     loaded.version,
                     ids[i],
                     float(kw[i]),
-                    {k: _feature(v) for k, v in event_columns(ev).items()},
+                    {k: _feature(v) for k, v in ev.items() if k != "customers"},
                 )
                 for i in range(len(ids))
                 if errors[i] is None
             ]
         )
         if self.metrics is not None:
-            self.metrics.observe_values("dr_response", "expected_kw_reduction", kw)
+            self.metrics.observe_values(kind.name, "expected_kw_reduction", kw)
         self._observe("dr_predict", t0)
         return schemas.DrPredictResponse(
             request_id=rid,
@@ -618,14 +652,15 @@ class ScoringCore:
 
     def dr_target(
         self,
-        event_id: str | None,
-        event: schemas.EventSpec | None,
+        kind: Kind,
         target_kw: float,
-        customer_ids: Sequence[str] | None,
+        event_id: str | None = None,
+        event: schemas.EventSpec | None = None,
+        customer_ids: Sequence[str] | None = None,
     ) -> schemas.DrTargetResponse:
         """Rank candidates by expected reduction; take them until the target is reached."""
         t0 = time.perf_counter()
-        loaded = self.slots_get("dr_response")
+        loaded = self.slots_get(kind.name)
         ev = self._event(event_id, event)
         _, known = self._lookups()
         if customer_ids is not None:
@@ -644,7 +679,7 @@ class ScoringCore:
                 "customer_ids",
                 f"{len(ids)} candidates is over the limit of {self.cfg.dr_target_max_candidates}",
             )
-        kw, _ = self._dr_scores(loaded, ev, ids)
+        kw, _ = self._dr_scores(kind, loaded, ev, ids)
         order = np.argsort(-np.nan_to_num(kw, nan=-np.inf), kind="stable")
         order = order[np.isfinite(kw[order]) & (kw[order] > 0)]
         cum = np.cumsum(kw[order])
@@ -672,6 +707,72 @@ class ScoringCore:
             customers=rows,
         )
 
+    def score(
+        self,
+        kind: Kind,
+        customer_ids: Sequence[str] | None = None,
+        customers: Sequence[schemas.CustomerFeatures] | None = None,
+    ) -> BaseModel:
+        """The generic route of a kind (``/<kind>/score``): the customers' FeatureService
+        values (online store, or the request's), the kind's derived features
+        (``Kind.inputs``), the registered pyfunc, its declared output columns."""
+        t0 = time.perf_counter()
+        name = kind.name
+        loaded = self.slots_get(name)
+        online, _ = self._lookups()
+        features = online.features(self._service(kind))
+        ids, cols, errors, _ = self._features_for(kind, features, {}, customer_ids, customers)
+        ok = [i for i, e in enumerate(errors) if e is None]
+        rows: list[dict[str, Any]] = [
+            {"customer_id": c, "error": e} for c, e in zip(ids, errors, strict=True)
+        ]
+        rid = uuid.uuid4().hex
+        if ok:
+            sub = _items(cols, ok, len(ids), features)
+            frame = kind.inputs(pd.DataFrame({f: sub[f] for f in features}))
+            out = loaded.scorer.predict(frame)
+            if not isinstance(out, pd.DataFrame):
+                out = pd.DataFrame({next(iter(kind.outputs), "prediction"): np.asarray(out)})
+            missing = [c for c in kind.outputs if c not in out.columns]
+            if missing:
+                raise RequestError(500, "", f"{name} v{loaded.version} does not return {missing}")
+            now = datetime.now(UTC)
+            records = []
+            first = next(iter(kind.outputs))
+            for j, i in enumerate(ok):
+                for c, typ in kind.outputs.items():
+                    v = out[c].iloc[j]
+                    rows[i][c] = _num(v) if typ is float else typ(v)
+                records.append(
+                    PredictionRecord(
+                        rid,
+                        now,
+                        loaded.registered_name,
+                        loaded.version,
+                        ids[i],
+                        _prediction(out[first].iloc[j]),
+                        {f: sub[f][j] for f in features},
+                    )
+                )
+            self._log(records)
+        self._count(name, "scored", len(ok))
+        self._count(name, "unknown_customer", sum(e == UNKNOWN for e in errors))
+        self._observe(name, t0)
+        response = next(r.response for r in kind.routes if r.handler == "score")
+        return response.model_validate(
+            {
+                "request_id": rid,
+                "model": {"name": loaded.registered_name, "version": loaded.version},
+                "results": rows,
+            }
+        )
+
+    def _service(self, kind: Kind) -> str:
+        """The FeatureService a kind's requests read."""
+        if kind.service_name is None:
+            raise RequestError(503, "", f"model kind {kind.name} reads no FeatureService")
+        return kind.service_name
+
     def slots_get(self, kind: str) -> Any:
         slot = self.slots.get(kind)
         if slot is None:
@@ -683,6 +784,14 @@ class ScoringCore:
             self.metrics.child(self.metrics.latency, endpoint).observe(time.perf_counter() - t0)
 
 
+def _prediction(v: Any) -> float:
+    """A pyfunc's first output as the logged prediction (NaN when not a number)."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _feature(v: Any) -> float | str | None:
     if v is None or isinstance(v, str):
         return v
@@ -692,42 +801,6 @@ def _feature(v: Any) -> float | str | None:
         return float(v)
     except (TypeError, ValueError):
         return str(v)
-
-
-def event_columns(ev: dict[str, Any]) -> dict[str, Any]:
-    """The event as model columns: ``event_*`` (raw fields plus duration, notice, hour) and
-    the ``ctx_*`` names the DR training set uses for the same quantities.
-
-    A DR-response pyfunc declares which columns it reads in its signature; the rest are
-    dropped before it is called. Context that needs other data (the weather over the event
-    hours, ``ctx_temp_*``) is not computed here; a model that needs it gets a 422 naming it.
-    """
-    start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
-    notified = ev.get("notified_at")
-    cols: dict[str, Any] = {
-        "event_kind": ev.get("kind"),
-        "event_region": ev.get("region"),
-        "event_start": start,
-        "event_end": end,
-        "event_duration_h": (end - start).total_seconds() / 3600,
-        "event_start_hour_utc": start.hour + start.minute / 60,
-        "event_month": start.month,
-        "event_dow": start.dayofweek,
-        "event_notice_h": (
-            (start - pd.Timestamp(notified)).total_seconds() / 3600
-            if notified is not None
-            else None
-        ),
-        "event_incentive_per_kwh": ev.get("incentive_per_kwh"),
-        "event_price_per_kwh": ev.get("price_per_kwh"),
-    }
-    # the same quantities under the names training.dr.data.event_context gives them
-    cols["ctx_hours"] = cols["event_duration_h"]
-    cols["ctx_start_hour_utc"] = float(start.hour)
-    cols["ctx_notice_hours"] = cols["event_notice_h"]
-    cols["ctx_incentive_per_kwh"] = cols["event_incentive_per_kwh"]
-    cols["ctx_month"] = float(start.month)
-    return cols
 
 
 def bento_model_name(registered_name: str) -> str:

@@ -63,15 +63,30 @@ def http_smoke(settings: Settings, dataset_dir: Path, n: int = 5) -> str:
                 f"  {r['customer_id']}: p={r['probability']:.3f} "
                 f"{'CONTACT' if r['decision'] else 'no action'}  reasons: {', '.join(r['reasons'])}"
             )
-    lines.append("POST /propensity/score: best program by uplift")
+    lines.append(
+        "POST /propensity/score: the program an offer moves most, among those the model may "
+        "offer (uplift = p_offer - p_no_offer)"
+    )
     for r in prop["results"]:
-        if r["scores"]:
-            best = max(r["scores"].items(), key=lambda kv: kv[1]["uplift"])
-            lines.append(
-                f"  {r['customer_id']}: {best[0]} (p_offer {best[1]['p_offer']:.3f}, "
-                f"uplift {best[1]['uplift']:+.3f})"
-            )
-        else:
+        if not r["scores"]:
             lines.append(f"  {r['customer_id']}: {r['error'] or r['reason']}")
+            continue
+        offerable = {p: s for p, s in r["scores"].items() if s["offer"]}
+        if not offerable:
+            lines.append(f"  {r['customer_id']}: no program passed its uplift test gate")
+            continue
+        best, sc = max(offerable.items(), key=lambda kv: kv[1]["uplift"])
+        lines.append(
+            f"  {r['customer_id']}: {best} (p {sc['p_no_offer']:.3f} -> {sc['p_offer']:.3f} "
+            f"with an offer, uplift {sc['uplift']:+.3f})"
+        )
+    withheld = {
+        p: s["offer_reason"]
+        for r in prop["results"]
+        for p, s in (r["scores"] or {}).items()
+        if not s["offer"]
+    }
+    for p, why in sorted(withheld.items()):
+        lines.append(f"  {p}: {why}")
     lines.append("service stopped")
     return "\n".join(lines)

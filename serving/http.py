@@ -89,20 +89,9 @@ async def _json(
     await send({"type": "http.response.body", "body": body})
 
 
-# routes counted by name in wattwise_http_requests (anything else is "other": bounded labels)
-ROUTES = frozenset(
-    {
-        "/churn/score",
-        "/propensity/score",
-        "/disaggregation/breakdown",
-        "/dr/predict",
-        "/dr/target",
-        "/admin/reload",
-        "/admin/status",
-        "/healthz",
-        "/livez",
-    }
-)
+# routes counted by name in wattwise_http_requests besides the kinds' routes (the middleware's
+# ``direct`` ones); anything else is "other": bounded labels
+FIXED_ROUTES = frozenset({"/admin/reload", "/admin/status", "/healthz", "/livez"})
 
 
 async def _metrics(send: Send) -> None:
@@ -191,6 +180,7 @@ class ServingMiddleware:
         self.app = app
         self.holder = holder
         self.direct = dict(direct or {})
+        self.routes = FIXED_ROUTES | frozenset(self.direct)
         self._auth: AuthConfig | None = None
 
     def _configure(self, auth: AuthConfig) -> None:
@@ -252,7 +242,7 @@ class ServingMiddleware:
             await _metrics(send)
             return
         counter = core.metrics.http if core.metrics is not None else None
-        route = path if path in ROUTES else "other"
+        route = path if path in self.routes else "other"
         api = None
         if scope.get("method") == "POST":
             # JSON only: a body sent as a form (curl -d) would otherwise parse as no fields

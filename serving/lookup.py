@@ -144,20 +144,25 @@ class OnlineFeatures:
             )
         self.store = open_store(dataset_dir)
         self._lock = threading.Lock()
+        self._features: dict[str, list[str]] = {}
 
-    def get(self, model: str, ids: Sequence[str]) -> dict[str, list[Any]]:
-        """``{feature: [value or None per id]}`` for a model kind's FeatureService."""
+    def get(self, service_name: str, ids: Sequence[str]) -> dict[str, list[Any]]:
+        """``{feature: [value or None per id]}`` of a FeatureService."""
         from features.store import online
 
         with self._lock:  # one SQLite connection per service: serialise its use
-            return online(self.store, model, list(ids))
+            return online(self.store, service_name, list(ids))
 
-    def features(self, model: str) -> list[str]:
-        """Feature names of a model kind's FeatureService, in the service's order."""
+    def features(self, service_name: str) -> list[str]:
+        """Feature names of a FeatureService, in the service's order (read once)."""
         from features.store import service
 
-        fs = service(self.store, model)
-        return [f.name for p in fs.feature_view_projections for f in p.features]
+        if service_name not in self._features:
+            fs = service(self.store, service_name)
+            self._features[service_name] = [
+                f.name for p in fs.feature_view_projections for f in p.features
+            ]
+        return self._features[service_name]
 
 
 def customer_readings(

@@ -5,8 +5,8 @@ feature columns (from the online store or the request) into predictions. Binary 
 (churn) and propensity bypass pandas for small batches: the float32 matrix LightGBM gets is
 built straight from the feature lists, exactly as ``FramePreprocessor.transform`` would build
 it (a test checks the two paths agree), because per-column pandas work dominated the latency
-of a single-customer request. Disaggregation and demand-response models are served through
-their MLflow pyfunc interface, so any model registered under those names plugs in.
+of a single-customer request. Every other kind (disaggregation, demand response, a new one)
+is served through its MLflow pyfunc interface. A kind names its adapter (``Kind.adapter``).
 """
 
 from __future__ import annotations
@@ -236,13 +236,16 @@ class _MatrixCols:
 
 
 class PropensityScorer:
-    """``training.propensity.PropensityPyfunc``: per program p_no_offer, p_offer, uplift."""
+    """``training.propensity.PropensityPyfunc``: per program ``p_no_offer``, ``p_offer``,
+    ``uplift`` (their difference: one calibrated model), ``t_learner_uplift`` and whether
+    ranking may offer the program (its test gate), as the pyfunc computes them."""
 
     def __init__(self, pyfunc: Any) -> None:
         self.pyfunc = pyfunc
         self.features: list[str] = list(pyfunc.pre.columns_)
         self.fast = FastMatrix(self.features, pyfunc.pre.categories_)
         self.programs: list[str] = list(pyfunc.programs)
+        self.offers: dict[str, tuple[bool, str | None]] = dict(pyfunc.offers)
 
     def score(
         self,
@@ -251,7 +254,8 @@ class PropensityScorer:
         programs: Sequence[str],
         threads: int = 1,
     ) -> dict[str, dict[str, np.ndarray]]:
-        """``{program: {p_no_offer, p_offer, uplift}}`` arrays of length ``n``."""
+        """``{program: {p_no_offer, p_offer, uplift, t_learner_uplift}}`` arrays of length
+        ``n`` (``t_learner_uplift`` NaN where its arms were not fitted)."""
         X = cols.X if isinstance(cols, _MatrixCols) else self.fast.matrix(cols, n)
         out: dict[str, dict[str, np.ndarray]] = {}
         for p in programs:
@@ -261,22 +265,29 @@ class PropensityScorer:
             raw = m.response.predict(np.hstack([both, flag]), num_threads=threads)
             prob = np.asarray(m.calibrator.predict(raw), dtype=float)
             res = {"p_no_offer": prob[:n], "p_offer": prob[n:]}
+            res["uplift"] = res["p_offer"] - res["p_no_offer"]
             if m.treated is not None and m.control is not None:
                 t1 = m.treated.predict(X, num_threads=threads)
-                res["uplift"] = np.asarray(t1 - m.control.predict(X, num_threads=threads), float)
+                res["t_learner_uplift"] = np.asarray(
+                    t1 - m.control.predict(X, num_threads=threads), float
+                )
             else:
-                res["uplift"] = res["p_offer"] - res["p_no_offer"]
+                res["t_learner_uplift"] = np.full(n, np.nan)
             out[p] = res
         return out
 
     def score_frame(self, frame: pd.DataFrame, threads: int = 2) -> pd.DataFrame:
-        """Batch scoring: ``<program>_p_no_offer``, ``_p_offer``, ``_uplift`` columns."""
+        """Batch scoring: ``<program>_p_no_offer``, ``_p_offer``, ``_uplift``,
+        ``_t_learner_uplift`` and ``_offer`` columns."""
+        from training.propensity import OUTPUTS
+
         n = len(frame)
         res = self.score(self._cols(frame), n, self.programs, threads=threads) if n else {}
         out = pd.DataFrame(index=frame.index)
         for p in self.programs:
-            for k in ("p_no_offer", "p_offer", "uplift"):
+            for k in OUTPUTS:
                 out[f"{p}_{k}"] = res[p][k] if n else np.zeros(0)
+            out[f"{p}_offer"] = self.offers[p][0]
         return out
 
     def _cols(self, frame: pd.DataFrame) -> _MatrixCols:
@@ -292,14 +303,15 @@ class PyfuncScorer:
         self.inputs: list[str] | None = schema.input_names() if schema is not None else None
 
     def predict(self, frame: pd.DataFrame) -> Any:
+        from training.registry import model_inputs
+
         if self.inputs is not None:
             missing = [c for c in self.inputs if c not in frame.columns]
             if missing:
                 raise RequestError(
                     422, "", f"the model needs columns the request cannot supply: {missing}"
                 )
-            frame = frame[self.inputs]
-        frame = frame.copy()
+        frame = model_inputs(self.model, frame).copy()
         for c in frame.columns:  # MLflow's schema check takes naive datetimes only: UTC, naive
             if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
                 frame[c] = frame[c].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -366,6 +378,20 @@ def load_propensity(uri: str) -> PropensityScorer:
 
 def load_pyfunc(uri: str) -> PyfuncScorer:
     return PyfuncScorer(_load_pyfunc(uri))
+
+
+def loader(adapter: str, cfg: Any) -> Callable[[str], Any]:
+    """How a kind's registered versions are loaded (``Kind.adapter``), with the serving
+    config's options of that adapter."""
+    if adapter == "binary":
+        return lambda uri: load_churn(
+            uri, cfg.churn_threshold, cfg.reason_method, cfg.reason_shap_budget_ms
+        )
+    if adapter == "propensity":
+        return load_propensity
+    if adapter == "pyfunc":
+        return load_pyfunc
+    raise WattwiseError(f"unknown serving adapter {adapter!r} (binary, propensity or pyfunc)")
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,10 @@ def settings_env(settings: Settings, dataset_dir: Path | None = None) -> dict[st
         "WATTWISE_MLFLOW__TRACKING_URI": settings.tracking_uri,
         "WATTWISE_MLFLOW__ARTIFACT_ROOT": str(settings.artifact_root),
     }
+    if settings.kinds:
+        import json
+
+        env["WATTWISE_KINDS"] = json.dumps(settings.kinds)
     if dataset_dir is not None:
         env["WATTWISE_PATHS__DATA_DIR"] = str(dataset_dir.parent)
         env["WW_SERVING_DATASET"] = dataset_dir.name

@@ -56,11 +56,12 @@ def tiny_feature_store(
 
     from features.pipeline import build_features
     from features.store import apply, materialize
+    from training.kinds import feature_services
 
     ds = tmp_path_factory.mktemp("fs") / "synthetic"
     shutil.copytree(tiny_world.out_dir, ds)
     build_features(ds)
-    apply(ds)
+    apply(ds, feature_services())
     materialize(ds)
     return ds
 

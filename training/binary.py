@@ -10,6 +10,7 @@ retention contact on validation, and test metrics sit next to the oracle's on sy
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,17 @@ import pandas as pd
 
 from training.estimators import Calibrator, LgbData, fit_lightgbm
 from training.metrics import best_threshold, binary_metrics, per_snapshot_auc
-from training.spec import Evaluation, Package, Prepared
+from training.spec import Evaluation, Package
+from training.tabular import TabularSpec
 
 if TYPE_CHECKING:
-    from training.config import ModelConfig
+    from training.config import TabularConfig
+    from training.spec import TabularPrepared
     from training.tuning import FitFn
+
+# the true probability of the label on the test rows (dataset folder, rows, truth column),
+# or None where the dataset has no truth (real data)
+Oracle = Callable[..., "np.ndarray | None"]
 
 LABEL = "__label__"
 
@@ -36,21 +43,32 @@ class BinaryFit:
     threshold: float
 
 
-class BinarySpec:
-    """Churn (or any "does X happen within the horizon") on one label column."""
+class BinarySpec(TabularSpec):
+    """Churn (or any "does X happen within the horizon") on one label column.
 
-    labels = "churn"
+    ``oracle``: the true probabilities on the synthetic utility (churn's), reported beside
+    the model's test metrics; None for a kind without truth.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, oracle: Oracle | None = None) -> None:
         self._data: LgbData | None = None
+        self.oracle = oracle
 
-    def label_columns(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
-        return [cfg.label]
+    def label_columns(self, df: pd.DataFrame, cfg: TabularConfig) -> list[str]:
+        return [self._label(cfg)]
 
-    def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
-        return df[cfg.label].astype(float).to_numpy()
+    def split_target(self, df: pd.DataFrame, cfg: TabularConfig) -> np.ndarray:
+        return df[self._label(cfg)].astype(float).to_numpy()
 
-    def _arrays(self, prep: Prepared, cfg: ModelConfig) -> tuple[np.ndarray, LgbData]:
+    @staticmethod
+    def _label(cfg: TabularConfig) -> str:
+        if not cfg.label:
+            from wattwise.errors import ConfigError
+
+            raise ConfigError(f"{cfg.name}: label: a binary model needs its label column")
+        return cfg.label
+
+    def _arrays(self, prep: TabularPrepared, cfg: TabularConfig) -> tuple[np.ndarray, LgbData]:
         y = self.split_target(prep.df, cfg)
         if self._data is None:
             sp = prep.split
@@ -60,7 +78,7 @@ class BinarySpec:
             )
         return y, self._data
 
-    def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
+    def objective(self, prep: TabularPrepared, cfg: TabularConfig) -> FitFn:
         y, data = self._arrays(prep, cfg)
         budget: dict[str, Any] = {
             "n_jobs": cfg.tuning.n_jobs_lightgbm,
@@ -106,7 +124,7 @@ class BinarySpec:
 
         return fit_holdout
 
-    def fit(self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]) -> BinaryFit:
+    def fit(self, prep: TabularPrepared, cfg: TabularConfig, params: dict[str, Any]) -> BinaryFit:
         y, data = self._arrays(prep, cfg)
         sp = prep.split
         final = fit_lightgbm(
@@ -120,13 +138,12 @@ class BinarySpec:
         )
         return BinaryFit(final.booster, final.best_iteration, cal, threshold)
 
-    def predict(self, prep: Prepared, fitted: BinaryFit, rows: np.ndarray) -> np.ndarray:
+    def predict(self, prep: TabularPrepared, fitted: BinaryFit, rows: np.ndarray) -> np.ndarray:
         raw = fitted.booster.predict(prep.X[rows], num_iteration=fitted.best_iteration)
         return np.asarray(fitted.calibrator.predict(raw), dtype=float)
 
-    def evaluate(self, prep: Prepared, cfg: ModelConfig, fitted: BinaryFit) -> Evaluation:
+    def evaluate(self, prep: TabularPrepared, cfg: TabularConfig, fitted: BinaryFit) -> Evaluation:
         from training.metrics import auc_difference_se
-        from training.oracle import churn_oracle_probability
 
         y = self.split_target(prep.df, cfg)
         te = prep.split.test
@@ -145,11 +162,8 @@ class BinarySpec:
         snaps = prep.df.loc[te, "event_timestamp"].to_numpy()
         m["roc_auc_within_snapshot"] = per_snapshot_auc(yte, p_te, snaps)
         details: dict[str, Any] = {"threshold": fitted.threshold, "oracle_auc": None}
-        p_true = (
-            churn_oracle_probability(prep.dataset_dir, prep.df.loc[te])
-            if cfg.spec == "churn"
-            else None
-        )
+        oracle = self.oracle
+        p_true = oracle(prep.dataset_dir, prep.df.loc[te]) if oracle is not None else None
         if p_true is not None and np.isfinite(p_true).all() and len(np.unique(yte)) == 2:
             from sklearn.metrics import roc_auc_score
 
@@ -162,9 +176,8 @@ class BinarySpec:
             m["oracle_gap_se"] = auc_difference_se(yte, p_true, p_te)
             details["oracle_auc"] = m["oracle_roc_auc"]
             for kind in ("realised", "held"):
-                p_k = churn_oracle_probability(
-                    prep.dataset_dir, prep.df.loc[te], f"p_churn_90d_{kind}"
-                )
+                assert oracle is not None
+                p_k = oracle(prep.dataset_dir, prep.df.loc[te], f"p_churn_90d_{kind}")
                 if p_k is not None and np.isfinite(p_k).all():
                     m[f"oracle_{kind}_roc_auc"] = float(roc_auc_score(yte, p_k))
         headline: dict[str, float] = {
@@ -173,7 +186,12 @@ class BinarySpec:
         return Evaluation(headline, m, details)
 
     def package(
-        self, prep: Prepared, cfg: ModelConfig, fitted: BinaryFit, ev: Evaluation, tmp: Path
+        self,
+        prep: TabularPrepared,
+        cfg: TabularConfig,
+        fitted: BinaryFit,
+        ev: Evaluation,
+        tmp: Path,
     ) -> Package:
         from training.plots import binary_plots
         from training.pyfunc import BinaryModel, Bundle, save_bundle
@@ -191,7 +209,8 @@ class BinarySpec:
         files[tmp / "importance.json"] = "eval"
         # every column of the test rows (not only this model's inputs), so that any model of
         # the same FeatureService can be scored on it at promotion time
-        test = prep.df.loc[te, [c for c in prep.df.columns if c != cfg.label]].copy()
+        label = self._label(cfg)
+        test = prep.df.loc[te, [c for c in prep.df.columns if c != label]].copy()
         test[LABEL] = y[te]
         bundle = save_bundle(
             tmp / "bundle",
@@ -200,7 +219,7 @@ class BinarySpec:
             fitted.calibrator,
             fitted.threshold,
             cfg.reason_codes,
-            {"model": cfg.model_name, "feature_service": cfg.feature_service, "label": cfg.label},
+            {"model": cfg.model_name, "feature_service": cfg.feature_service, "label": label},
         )
         example = prep.df.loc[sp.train, prep.feats].head(5)
         return Package(
@@ -210,6 +229,7 @@ class BinarySpec:
             example_output=Bundle(bundle).score(example),
             test_set=test,
             predict=lambda X: Bundle(bundle).score(X, with_reasons=False)["probability"].to_numpy(),
+            reference=prep.df.loc[te, prep.feats],
             files=files,
             tags={"test_roc_auc": f"{ev.headline['roc_auc']:.4f}"},
         )

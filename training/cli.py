@@ -1,83 +1,132 @@
-"""``wattwise train`` and ``wattwise registry``: wiring only."""
+"""``wattwise train`` and ``wattwise registry``: wiring only.
+
+``wattwise train KIND`` is one command for every registered model kind (training.kinds):
+the config is the kind's for ``--data`` under configs/models (or ``--config PATH``), and the
+one pipeline (training.pipeline) trains, registers and gate-promotes it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from training.disaggregation.cli import train_disaggregation_cmd
 from wattwise.cli_state import state
-from wattwise.typer_app import group
+from wattwise.typer_app import group, kind_group, parse_sets
 
-train_app = group("Train and tune models (Optuna), tracked in MLflow.")
-registry_app = group("Model registry: promote behind a gate, history, rollback.")
-train_app.command("disaggregation")(train_disaggregation_cmd)
-
-CHURN_CONFIGS = {"synthetic": "churn", "powerco": "churn_powerco"}
-TRIALS = typer.Option(None, help="Optuna trials (default: the config's).")
-TIMEOUT = typer.Option(None, help="Tuning time limit in seconds.")
-SEED = typer.Option(None, help="Sampler seed (default: the config's).")
-PROMOTE = typer.Option(True, help="Run the promotion gate after training.")
-DATA_DIR = typer.Option(
-    None, "--data-dir", help="Dataset folder (default: data/<dataset of the config>)."
-)
+if TYPE_CHECKING:
+    from training.kinds import Kind
 
 
-@train_app.command("churn")
-def train_churn(
+def kinds_of(ctx: Any) -> dict[str, Kind]:
+    """The registered kinds (with the settings' extra ones when the settings load)."""
+    from training.kinds import registry
+    from wattwise.errors import WattwiseError
+
+    try:
+        settings = state(ctx).settings  # type: ignore[arg-type]
+    except WattwiseError:  # a broken settings file: the command itself will say so
+        settings = None
+    return registry(settings)
+
+
+def _help(ctx: Any, kind: str) -> str:
+    return (
+        f"Train {kind} ({kinds_of(ctx)[kind].summary}): tune with Optuna, track in MLflow, "
+        "register, promote through the gate."
+    )
+
+
+def train_kind(
     ctx: typer.Context,
-    trials: int | None = TRIALS,
-    timeout: float | None = TIMEOUT,
-    data: str = typer.Option("synthetic", help="synthetic or powerco."),
-    data_dir: Path | None = DATA_DIR,
-    seed: int | None = SEED,
-    promote: bool = PROMOTE,
+    data: str = typer.Option(
+        "synthetic", help="Dataset whose config of this kind to use (configs/models)."
+    ),
+    config: Path | None = typer.Option(None, help="A model config YAML (instead of --data)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Dataset folder (default: data/<dataset of the config>)."
+    ),
+    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
+    timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
+    seed: int | None = typer.Option(None, help="Sampler seed (default: the config's)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a config key: --set tuning.trials=3 (repeatable)."
+    ),
+    promote: bool = typer.Option(True, help="Run the promotion gate after training."),
+    publish: bool = typer.Option(
+        True,
+        help="Write the new version's outputs back to the feature store, for kinds that "
+        "feed features (disaggregation: the appliances group).",
+    ),
 ) -> None:
-    """Train the churn model on a dataset, register it, and promote it if it passes the gate."""
-    from training.config import load_model_config
+    """Train a model kind (the command's name), register it, promote it through the gate."""
+    run_training(
+        ctx,
+        str(ctx.info_name),
+        data,
+        config,
+        data_dir,
+        trials,
+        timeout,
+        seed,
+        set_,
+        promote,
+        publish,
+    )
+
+
+def run_training(
+    ctx: typer.Context,
+    kind_name: str,
+    data: str = "synthetic",
+    config: Path | None = None,
+    data_dir: Path | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    seed: int | None = None,
+    sets: list[str] | None = None,
+    promote: bool = True,
+    publish: bool = True,
+) -> None:
+    """``wattwise train KIND`` (and its aliases, such as ``wattwise dr train``)."""
+    from training.config import config_name, find_model_config, load_model_config
+    from training.kinds import get_kind
     from training.pipeline import train
     from wattwise.errors import ConfigError
 
-    if data not in CHURN_CONFIGS:
-        raise ConfigError(f"--data must be one of {sorted(CHURN_CONFIGS)}, got {data!r}")
-    over = {"tuning": {"seed": seed}} if seed is not None else {}
-    cfg = load_model_config(CHURN_CONFIGS[data], **over)
+    settings = state(ctx).settings
+    kind = get_kind(kind_name, settings)
+    path = config if config is not None else find_model_config(kind.name, data)
+    over = parse_sets(sets)
+    if seed is not None:
+        over.setdefault("tuning", {})["seed"] = seed
+    cfg = load_model_config(path, settings=settings, **over)
+    if cfg.kind != kind.name:
+        raise ConfigError(f"{path} is a config of kind {cfg.kind!r}, not {kind.name!r}")
+    ds = data_dir or settings.data_dir / cfg.dataset
     res = train(
         cfg,
-        state(ctx).settings,
-        dataset_dir=data_dir,
+        settings,
+        dataset_dir=ds,
         trials=trials,
         timeout_s=timeout,
         promote=promote,
+        kind=kind,
+        config_ref=config_name(path),
     )
     typer.echo(res.render())
+    if publish and kind.publish is not None:
+        typer.echo(kind.publish(settings, cfg, ds, res.version))
 
 
-@train_app.command("propensity")
-def train_propensity_cmd(
-    ctx: typer.Context,
-    trials: int | None = TRIALS,
-    timeout: float | None = TIMEOUT,
-    data_dir: Path | None = DATA_DIR,
-    seed: int | None = SEED,
-    promote: bool = PROMOTE,
-) -> None:
-    """Train per-program propensity and offer-uplift models, register, gate-promote."""
-    from training.config import load_model_config
-    from training.pipeline import train
-
-    over = {"tuning": {"seed": seed}} if seed is not None else {}
-    cfg = load_model_config("propensity", **over)
-    res = train(
-        cfg,
-        state(ctx).settings,
-        dataset_dir=data_dir,
-        trials=trials,
-        timeout_s=timeout,
-        promote=promote,
-    )
-    typer.echo(res.render())
+train_app = kind_group(
+    "Train and tune a model kind (Optuna), tracked in MLflow: wattwise train KIND.",
+    lambda ctx: list(kinds_of(ctx)),
+    train_kind,
+    _help,
+)
+registry_app = group("Model registry: promote behind a gate, history, rollback.")
 
 
 @train_app.command("list")
@@ -112,23 +161,19 @@ def train_list(ctx: typer.Context) -> None:
         typer.echo(f"model {rm.name}: latest v{latest}  {aliases}")
 
 
-def _config_for(name: str) -> object:
-    from training.config import load_model_config
-
-    return load_model_config(name)
-
-
 @registry_app.command("promote")
 def registry_promote(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Registered model name (e.g. churn)."),
     version: str | None = typer.Option(None, help="Candidate version (default: @challenger)."),
 ) -> None:
-    """Move @champion to the candidate only if it passes the configured gate."""
-    from training.registry import promote
+    """Move @champion to the candidate only if it passes the gate of the config it was
+    trained with (floor, then the comparison with the champion)."""
+    from training.registry import candidate_gate, promote
 
-    cfg = _config_for(name)
-    res = promote(state(ctx).settings, name, cfg.promotion, candidate=version)  # type: ignore[attr-defined]
+    settings = state(ctx).settings
+    cand, gate = candidate_gate(settings, name, version)
+    res = promote(settings, name, gate, candidate=cand)
     verb = "promoted" if res.moved else "kept the champion"
     typer.echo(
         f"{name}: {verb} (candidate v{res.candidate}, champion v{res.champion}): {res.reason}"

@@ -1,11 +1,10 @@
-"""Training sets for the pipeline: load from the feature store, fingerprint, split, X/y."""
+"""Training sets for the pipeline: fingerprint, feature columns, split, season weights."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,13 +14,6 @@ from wattwise.errors import DataError
 
 log = logging.getLogger(__name__)
 KEYS = ("customer_id", "meter_id", "premise_id", "event_timestamp", "created_timestamp")
-
-
-def load_training_set(dataset_dir: Path, model: str) -> pd.DataFrame:
-    """The point-in-time training set of ``model`` from the dataset's feature store."""
-    from features.store import training_set
-
-    return training_set(dataset_dir, model)
 
 
 def _is_list_column(s: pd.Series) -> bool:

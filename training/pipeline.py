@@ -1,11 +1,11 @@
-"""The one training pipeline: every model is a config plus a small spec (training.spec).
+"""The one training pipeline: every model is a config plus its kind's spec (training.spec).
 
-training set (feature store) → time or stratified split → preprocessor → Optuna study whose
-trials call the spec's fit function → final fit with the best parameters → evaluation (and
-the oracle on synthetic data) → MLflow (parent run with nested trial runs, parameters,
-metrics, plots, fingerprint, row count, time range, FeatureService, the model as a pyfunc with
-signature, input example and explicit requirements, the monitoring reference) → registered
-version (@challenger) → gated promotion to @champion.
+training data (the spec reads it: a point-in-time training set, settled events, the
+sub-metered panel) → split → Optuna study whose trials call the spec's fit function → final
+fit with the best parameters → evaluation (and the oracle on synthetic data) → MLflow
+(parent run with nested trial runs, parameters, metrics, plots, fingerprint, the model as a
+pyfunc with signature, input example and explicit requirements, the monitoring reference) →
+registered version (@challenger) → gated promotion to @champion (training.registry).
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import numpy as np
 import pandas as pd
 
 from training.config import ModelConfig
-from training.data import feature_columns, fingerprint, load_training_set, season_weights, split
-from training.estimators import FramePreprocessor
-from training.spec import Evaluation, ModelSpec, Prepared, get_spec
-from wattwise.errors import DataError
+from training.spec import Evaluation, ModelSpec, Prepared
 
 if TYPE_CHECKING:
+    from training.kinds.base import Kind
     from training.registry import Promotion
     from training.tuning import TuneResult
     from wattwise.settings import Settings
 
 log = logging.getLogger(__name__)
+TAG_KIND, TAG_MODEL, TAG_CONFIG = "wattwise.kind", "wattwise.model", "wattwise.config"
 
 
 @dataclass
@@ -48,6 +47,7 @@ class TrainResult:
     all_metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # the spec's rendering of its evaluation
+    kind: str = ""
 
     @property
     def threshold(self) -> float:
@@ -76,6 +76,16 @@ class TrainResult:
         return "\n".join(out)
 
 
+def study_name(cfg: ModelConfig, dataset_dir: Path, prep: Prepared) -> str:
+    """A study resumes only for the same data and the same search (another space, estimator
+    or metric is another study: its trials would not be comparable)."""
+    search = json.dumps(cfg.study_key(), sort_keys=True, default=str)
+    return (
+        f"{cfg.name}-{dataset_dir.name}-{prep.fingerprint}-"
+        f"{hashlib.sha1(search.encode()).hexdigest()[:8]}"
+    )
+
+
 def train(
     cfg: ModelConfig,
     settings: Settings,
@@ -84,57 +94,46 @@ def train(
     trials: int | None = None,
     timeout_s: float | None = None,
     promote: bool = True,
-    training_set: pd.DataFrame | None = None,
+    data: Any = None,
+    kind: Kind | None = None,
+    config_ref: str | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log, register and (gated) promote the model a config describes."""
+    """Train, evaluate, log, register and (gated) promote the model a config describes.
+
+    ``data``: the spec's training data when the caller has it already (else the spec reads
+    it from the dataset); ``kind``: default the registry's ``cfg.kind``; ``config_ref``: how
+    the registry finds this config again (its name under configs/models, or its path), tagged
+    on the version so that ``wattwise registry promote`` uses the same gate.
+    """
     import mlflow
 
     from training import registry, tracking
+    from training.kinds import get_kind
     from training.tuning import PARTS_KEY, tune
 
     t0 = time.perf_counter()
+    kind = kind or get_kind(cfg.kind, settings)
     warm = tracking.prewarm()
-    spec = get_spec(cfg.spec)
+    spec = kind.spec()
     ds = dataset_dir or settings.data_dir / cfg.dataset
     client = tracking.setup(settings)
     tracking.experiment(settings, cfg.name)
-    df = training_set if training_set is not None else load_training_set(ds, spec.labels)
-    prep = prepare(df, cfg, spec, ds)
-    # a study resumes only for the same data and the same search: another space, estimator
-    # or metric is another study (its trials would not be comparable)
-    search = json.dumps(
-        [
-            cfg.estimator,
-            cfg.model_dump(mode="json")["search_space"],
-            cfg.metric.name,
-            *([cfg.season_weight_months] if cfg.season_weight_months else []),
-        ],
-        sort_keys=True,
-        default=str,
-    )
-    study_name = (
-        f"{cfg.name}-{ds.name}-{prep.fingerprint}-{hashlib.sha1(search.encode()).hexdigest()[:8]}"
-    )
+    prep = spec.prepare(data if data is not None else spec.load(ds, cfg, kind), cfg, ds)
+    study = study_name(cfg, ds, prep)
 
     with mlflow.start_run(run_name=f"{cfg.name}-{prep.fingerprint[:8]}") as parent:
-        ts = prep.df["event_timestamp"]
         mlflow.log_params(
             {
                 "dataset": ds.name,
-                "feature_service": cfg.feature_service,
+                "feature_service": cfg.feature_service or kind.service_name,
                 "training_set_fingerprint": prep.fingerprint,
-                "training_rows": len(prep.df),
-                "time_range": f"{ts.min():%Y-%m-%d}..{ts.max():%Y-%m-%d}",
-                "split": prep.split.description,
-                "n_features": len(prep.feats),
-                "label": ",".join(prep.labels),
-                "calibration": cfg.calibration,
-                "season_weight_months": cfg.season_weight_months,
+                **prep.params,
             }
         )
-        mlflow.set_tags(
-            {"wattwise.spec": cfg.spec, "wattwise.model": cfg.model_name, "study": study_name}
-        )
+        tags = {TAG_KIND: kind.name, TAG_MODEL: cfg.model_name, "study": study}
+        if config_ref:
+            tags[TAG_CONFIG] = config_ref
+        mlflow.set_tags(tags)
 
         def log_trial(t: Any) -> None:
             with mlflow.start_run(run_name=f"trial-{t.number}", nested=True):
@@ -147,7 +146,7 @@ def train(
             cfg,
             settings,
             spec.objective(prep, cfg),
-            study_name,
+            study,
             trials=trials,
             timeout_s=timeout_s,
             log_trial=log_trial,
@@ -164,13 +163,13 @@ def train(
         mlflow.log_metric("best_valid_score", tres.best_value)
         mlflow.log_metrics({f"test_{k}": v for k, v in ev.logged.items() if np.isfinite(v)})
         warm.join()  # normally long done: tuning takes longer than the warm-up
-        version = _log_and_register(cfg, spec, prep, fitted, ev)
+        version = _log_and_register(cfg, kind, spec, prep, fitted, ev, tags)
         run_id = parent.info.run_id
     registry.move_alias(
         settings, client, cfg.model_name, registry.CHALLENGER, version, ev.headline, "newly trained"
     )
     promotion = (
-        registry.promote(settings, cfg.model_name, cfg.promotion, candidate=version)
+        registry.promote(settings, cfg.model_name, cfg.promotion, candidate=version, spec=spec)
         if promote
         else None
     )
@@ -185,34 +184,18 @@ def train(
         ev.logged,
         ev.details,
         spec.render(ev),
-    )
-
-
-def prepare(df: pd.DataFrame, cfg: ModelConfig, spec: ModelSpec, ds: Path) -> Prepared:
-    """Labelled rows, feature columns, split and preprocessor: the same for every model."""
-    labels = spec.label_columns(df, cfg)
-    missing = [c for c in labels if c not in df]
-    if missing:
-        raise DataError(f"label {missing[0]!r} is not in the training set")
-    df = df[df[labels].notna().any(axis=1)].reset_index(drop=True)
-    target = spec.split_target(df, cfg)
-    if len(np.unique(target[np.isfinite(target)])) < 2:
-        raise DataError(f"label {labels[0]!r} has a single class in {len(df)} rows")
-    feats = feature_columns(df, cfg, labels)
-    sp = split(df, target, cfg.split, cfg.tuning.seed)
-    pre = FramePreprocessor().fit(df.loc[sp.train, feats])
-    weight = (
-        season_weights(df["event_timestamp"], df.loc[sp.test, "event_timestamp"], scale)
-        if (scale := cfg.season_weight_months)
-        else None
-    )
-    return Prepared(
-        ds, df, pre.transform(df[feats]), feats, sp, pre, fingerprint(df), labels, weight
+        kind.name,
     )
 
 
 def _log_and_register(
-    cfg: ModelConfig, spec: ModelSpec, prep: Prepared, fitted: Any, ev: Evaluation
+    cfg: ModelConfig,
+    kind: Kind,
+    spec: ModelSpec,
+    prep: Prepared,
+    fitted: Any,
+    ev: Evaluation,
+    tags: dict[str, str],
 ) -> str:
     """Log plots, the test set, the pyfunc and the monitoring reference; register a version."""
     import mlflow
@@ -230,30 +213,28 @@ def _log_and_register(
         (d / "eval").mkdir(exist_ok=True)
         pkg.test_set.to_parquet(d / "eval" / "test_set.parquet", index=False)
         mlflow.log_artifact(str(d / "eval" / "test_set.parquet"), str(Path(TEST_SET).parent))
-        signature = infer_signature(pkg.example, pkg.example_output)
+        example = ints_as_doubles(pkg.example)
+        signature = pkg.signature or infer_signature(example, pkg.example_output, params=pkg.params)
         t_log = time.perf_counter()
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=pkg.python_model,
             artifacts=pkg.artifacts,
             signature=signature,
-            input_example=pkg.example,
-            pip_requirements=PIP_REQUIREMENTS,
+            input_example=example,
+            pip_requirements=pkg.requirements or PIP_REQUIREMENTS,
         )
         mlflow.log_metric("log_model_seconds", time.perf_counter() - t_log)
-        sample = prep.df.loc[prep.split.test, prep.feats]
-        log_reference(build_reference(sample, pkg.predict(sample), 5000, cfg.tuning.seed))
-    mv = mlflow.register_model(
-        info.model_uri, cfg.model_name, tags={"wattwise.spec": cfg.spec, **pkg.tags}
-    )
+        if pkg.reference is not None and pkg.predict is not None:
+            sample = pkg.reference
+            log_reference(build_reference(sample, pkg.predict(sample), 5000, cfg.tuning.seed))
+    mv = mlflow.register_model(info.model_uri, cfg.model_name, tags={**tags, **pkg.tags})
     return str(mv.version)
 
 
-def train_binary(cfg: ModelConfig, settings: Settings, **kw: Any) -> TrainResult:
-    """Train a churn-like binary model (``train`` with a binary spec)."""
-    return train(cfg, settings, **kw)
-
-
-def train_propensity(cfg: ModelConfig, settings: Settings, **kw: Any) -> TrainResult:
-    """Train the per-program propensity and uplift model (``train`` with its spec)."""
-    return train(cfg, settings, **kw)
+def ints_as_doubles(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as float64: a feature that is an integer in training can be missing
+    when scored (a customer without that group's row), and MLflow's schema check refuses a
+    missing value in an integer column (its own advice: declare such columns as doubles)."""
+    ints = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c].dtype)]
+    return frame.astype({c: "float64" for c in ints}) if ints else frame

@@ -6,11 +6,16 @@ drivers; separate boosters keep those apart, while sharing the pipeline, the tun
 hyper-parameters and one registered pyfunc.
 
 - **Response** (probability of enrolling within 90 days, given the features and whether an
-  offer was sent): LightGBM with the offer flag as a feature, calibrated on validation.
-- **Uplift** (how much an offer moves that probability): a T-learner, two boosters fitted on
-  offered and not-offered customers, ``uplift = p_offer(x) - p_no_offer(x)``. Offers are
-  randomized, so the two groups are comparable. An arm with fewer than ``MIN_ARM_POSITIVES``
-  enrollments falls back to the response model's ``p_offer - p_no_offer`` (S-learner).
+  offer was sent): LightGBM with the offer flag as a feature, calibrated on validation. It
+  gives ``p_no_offer`` and ``p_offer``, and ``uplift = p_offer - p_no_offer`` of that same
+  calibrated model: the three numbers of a response always agree.
+- **T-learner uplift** (reported beside it as ``t_learner_uplift``): two boosters fitted on
+  offered and not-offered customers, their difference (uncalibrated). Offers are randomized,
+  so the two groups are comparable; an arm with fewer than ``MIN_ARM_POSITIVES`` enrolments
+  is not fitted (null).
+- **Offer gate**: a program is offered by ranking only if its ``uplift`` passed the config's
+  ``program_floor`` on the test rows (observed Qini above zero, a response ROC-AUC floor);
+  the registered model records each program's verdict and reason, and the service says it.
   Evaluated by Qini from observed outcomes and, on the synthetic utility, against the true
   treatment effects.
 """
@@ -26,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from training.config import ModelConfig
 from training.estimators import Calibrator, FramePreprocessor, LgbData, fit_lightgbm
+from training.kinds.propensity import PropensityConfig
 from training.metrics import auc_difference_se, binary_metrics, qini_coefficient, true_qini
-from training.spec import Evaluation, Package, Prepared
+from training.spec import Evaluation, Package, TabularPrepared
+from training.tabular import TabularSpec
 from training.tuning import PARTS_KEY
 from wattwise.errors import DataError
 
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 OFFER = "__offered__"
 MIN_ARM_POSITIVES = 20  # enrollments an uplift arm needs in training
+OUTPUTS = ("p_no_offer", "p_offer", "uplift", "t_learner_uplift")  # per program, as served
 
 
 @dataclass
@@ -129,21 +136,28 @@ def fit_program(
 def predict_program(
     m: ProgramModel, X: pd.DataFrame, offered: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """Response probability (for the given offer status, or both) and T-learner uplift."""
+    """Calibrated response probability without and with an offer (and, given the offer
+    status, for it), ``uplift`` = their difference, and the T-learner's estimate (NaN when
+    its arms were not fitted)."""
     out: dict[str, np.ndarray] = {}
     for name, flag in (("p_no_offer", 0.0), ("p_offer", 1.0)):
-        out[name] = m.calibrator.predict(m.response.predict(X.assign(**{OFFER: flag})))
+        out[name] = np.asarray(
+            m.calibrator.predict(m.response.predict(X.assign(**{OFFER: flag}))), float
+        )
     if offered is not None:
         out["p"] = np.where(offered, out["p_offer"], out["p_no_offer"])
-    if m.treated is not None and m.control is not None:
-        out["uplift"] = m.treated.predict(X) - m.control.predict(X)
-    else:
-        out["uplift"] = out["p_offer"] - out["p_no_offer"]
+    out["uplift"] = out["p_offer"] - out["p_no_offer"]
+    out["t_learner_uplift"] = (
+        np.asarray(m.treated.predict(X) - m.control.predict(X), float)
+        if m.treated is not None and m.control is not None
+        else np.full(len(X), np.nan)
+    )
     return out
 
 
 class PropensityPyfunc(PythonModel):  # type: ignore[misc,valid-type]
-    """pyfunc: features in → per program p_no_offer, p_offer and uplift columns out."""
+    """pyfunc: features in → per program ``<p>_p_no_offer``, ``_p_offer``, ``_uplift``,
+    ``_t_learner_uplift`` and ``_offer`` (whether ranking may offer it) out."""
 
     def load_context(self, context: Any) -> None:
         import lightgbm as lgb
@@ -152,6 +166,11 @@ class PropensityPyfunc(PythonModel):  # type: ignore[misc,valid-type]
         meta = json.loads((root / "meta.json").read_text())
         self.pre = FramePreprocessor.from_dict(meta["preprocessor"])
         self.programs: dict[str, ProgramModel] = {}
+        # program -> (offered by ranking?, why not): the test gate of its uplift
+        self.offers: dict[str, tuple[bool, str | None]] = {
+            p: (bool(info.get("offer", True)), info.get("offer_reason"))
+            for p, info in meta["programs"].items()
+        }
         for p, info in meta["programs"].items():
             load = lambda f: lgb.Booster(model_file=str(root / f)) if f else None  # noqa: E731
             self.programs[p] = ProgramModel(
@@ -168,31 +187,41 @@ class PropensityPyfunc(PythonModel):  # type: ignore[misc,valid-type]
         out = pd.DataFrame(index=model_input.index)
         for p, m in self.programs.items():
             r = predict_program(m, X, None)
-            out[f"{p}_p_no_offer"] = r["p_no_offer"]
-            out[f"{p}_p_offer"] = r["p_offer"]
-            out[f"{p}_uplift"] = r["uplift"]
+            for k in OUTPUTS:
+                out[f"{p}_{k}"] = r[k]
+            out[f"{p}_offer"] = self.offers[p][0]
         return out
 
 
 def evaluate_propensity(
     scores: pd.DataFrame, test: pd.DataFrame, programs: list[str]
 ) -> dict[str, float]:
-    """Mean ROC-AUC over programs of the response probability for the offer actually received."""
+    """On a logged test set: mean ROC-AUC over programs of the response probability for the
+    offer actually received, each program's ROC-AUC and observed Qini of its ``uplift``, and
+    how many programs the model offers by ranking (``programs_offered``)."""
+    out: dict[str, float] = {}
     aucs = []
     for p in programs:
         rows = test[f"enrolled_{p}"].notna().to_numpy()
         if not rows.any() or f"{p}_p_offer" not in scores:
             continue
         offered = test.loc[rows, f"offered_{p}"].astype(bool).to_numpy()
+        y = test.loc[rows, f"enrolled_{p}"].astype(float).to_numpy()
         prob = np.where(
             offered, scores.loc[rows, f"{p}_p_offer"], scores.loc[rows, f"{p}_p_no_offer"]
         )
-        aucs.append(
-            binary_metrics(test.loc[rows, f"enrolled_{p}"].astype(float).to_numpy(), prob)[
-                "roc_auc"
-            ]
-        )
-    return {"roc_auc": float(np.nanmean(aucs)) if aucs else float("nan"), "brier": 0.0}
+        auc = binary_metrics(y, prob)["roc_auc"]
+        aucs.append(auc)
+        out[f"{p}_roc_auc"] = auc
+        uplift = scores.loc[rows, f"{p}_uplift"].to_numpy(float)
+        out[f"{p}_qini_observed"] = qini_coefficient(uplift, offered, y)
+    out["roc_auc"] = float(np.nanmean(aucs)) if aucs else float("nan")
+    out["programs_offered"] = float(
+        sum(bool(scores[f"{p}_offer"].iloc[0]) for p in programs if f"{p}_offer" in scores)
+        if len(scores)
+        else 0
+    )
+    return out
 
 
 def program_metrics(
@@ -201,6 +230,7 @@ def program_metrics(
     p: np.ndarray,
     uplift: np.ndarray,
     oracle: EnrollmentOracle | None,
+    t_learner_uplift: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Test metrics of one program, the model and the oracle on the same rows.
 
@@ -215,6 +245,11 @@ def program_metrics(
     met = binary_metrics(y, p)
     met["positives"] = float(y.sum())
     met["qini_observed"] = qini_coefficient(uplift, t, y)
+    tl = t_learner_uplift
+    has_tl = tl is not None and bool(np.isfinite(tl).all())
+    if has_tl:
+        assert tl is not None
+        met["qini_observed_t_learner"] = qini_coefficient(tl, t, y)
     if oracle is None:
         return met
     if len(oracle.p) != len(y):
@@ -237,6 +272,9 @@ def program_metrics(
         met["qini_share_of_oracle"] = (
             met["qini_true"] / met["qini_oracle"] if met["qini_oracle"] > 0 else float("nan")
         )
+        if has_tl:
+            assert tl is not None
+            met["qini_true_t_learner"] = true_qini(tl[el], tau)
         stored = oracle.stored_uplift[el]
         if np.isfinite(stored).all():
             q_stored = true_qini(stored, stored)
@@ -246,15 +284,13 @@ def program_metrics(
     return met
 
 
-class PropensitySpec:
+class PropensitySpec(TabularSpec):
     """Propensity + uplift: one response model and a T-learner per program."""
 
-    labels = "propensity"
-
     def __init__(self) -> None:
-        self._cache: tuple[Prepared, dict[str, ProgramData]] | None = None
+        self._cache: tuple[TabularPrepared, dict[str, ProgramData]] | None = None
 
-    def _programs(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
+    def _programs(self, df: pd.DataFrame, cfg: PropensityConfig) -> list[str]:
         programs = [p for p in cfg.programs if f"enrolled_{p}" in df]
         if not programs:
             raise DataError(
@@ -262,11 +298,11 @@ class PropensitySpec:
             )
         return programs
 
-    def label_columns(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]:
+    def label_columns(self, df: pd.DataFrame, cfg: PropensityConfig) -> list[str]:
         self._programs(df, cfg)
         return [c for c in df.columns if c.startswith(("enrolled_", "offered_"))]
 
-    def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
+    def split_target(self, df: pd.DataFrame, cfg: PropensityConfig) -> np.ndarray:
         """Enrolled in any program within the horizon (what a stratified split balances)."""
         cols = [f"enrolled_{p}" for p in self._programs(df, cfg)]
         return df[cols].astype("boolean").fillna(False).any(axis=1).astype(float).to_numpy()
@@ -278,7 +314,7 @@ class PropensitySpec:
         t = df[f"offered_{p}"].astype(bool).to_numpy()
         return rows, y, t
 
-    def _program_data(self, prep: Prepared, cfg: ModelConfig) -> dict[str, ProgramData]:
+    def _program_data(self, prep: TabularPrepared, cfg: PropensityConfig) -> dict[str, ProgramData]:
         if self._cache is None or self._cache[0] is not prep:
             sp = prep.split
             data = {}
@@ -291,7 +327,11 @@ class PropensitySpec:
         return self._cache[1]
 
     def _fit_all(
-        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any], tuning: bool = False
+        self,
+        prep: TabularPrepared,
+        cfg: PropensityConfig,
+        params: dict[str, Any],
+        tuning: bool = False,
     ) -> tuple[dict[str, ProgramModel], dict[str, float]]:
         n_jobs = cfg.tuning.n_jobs_lightgbm
         budget: dict[str, Any] = (
@@ -316,7 +356,7 @@ class PropensitySpec:
             scores[p] = score
         return models, scores
 
-    def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
+    def objective(self, prep: TabularPrepared, cfg: PropensityConfig) -> FitFn:
         def fit_trial(params: dict[str, Any], report: Any) -> tuple[float, dict[str, float]]:
             # trials rank parameters on the response models' validation AUC only: the
             # uplift arms are fitted once, with the chosen parameters. The study steers by the
@@ -328,12 +368,12 @@ class PropensitySpec:
         return fit_trial
 
     def fit(
-        self, prep: Prepared, cfg: ModelConfig, params: dict[str, Any]
+        self, prep: TabularPrepared, cfg: PropensityConfig, params: dict[str, Any]
     ) -> dict[str, ProgramModel]:
         return self._fit_all(prep, cfg, params)[0]
 
     def evaluate(
-        self, prep: Prepared, cfg: ModelConfig, fitted: dict[str, ProgramModel]
+        self, prep: TabularPrepared, cfg: PropensityConfig, fitted: dict[str, ProgramModel]
     ) -> Evaluation:
         from training.oracle import enrollment_oracle
 
@@ -346,20 +386,27 @@ class PropensitySpec:
             oracle = enrollment_oracle(
                 ds, df.loc[te, ["customer_id", "event_timestamp", f"offered_{p}"]], p
             )
-            per[p] = program_metrics(y[te], t[te], pred["p"], pred["uplift"], oracle)
+            per[p] = program_metrics(
+                y[te], t[te], pred["p"], pred["uplift"], oracle, pred["t_learner_uplift"]
+            )
+        offers = {p: cfg.offer_verdict(met) for p, met in per.items()}
+        for p, (ok, _) in offers.items():
+            per[p]["offer"] = float(ok)
         mean_auc = float(np.nanmean([m["roc_auc"] for m in per.values()]))
         logged = {f"{p}_{k}": v for p, met in per.items() for k, v in met.items()}
         logged["roc_auc"] = mean_auc
+        logged["programs_offered"] = float(sum(ok for ok, _ in offers.values()))
         gaps = [m["oracle_gap"] for m in per.values() if "oracle_gap" in m]
         if gaps:
             logged["oracle_gap_max"] = float(np.max(gaps))
             logged["oracle_gap_mean"] = float(np.mean(gaps))
-        return Evaluation({"roc_auc": mean_auc}, logged, {"per_program": per})
+        headline = {"roc_auc": mean_auc, "programs_offered": logged["programs_offered"]}
+        return Evaluation(headline, logged, {"per_program": per, "offers": offers})
 
     def package(
         self,
-        prep: Prepared,
-        cfg: ModelConfig,
+        prep: TabularPrepared,
+        cfg: PropensityConfig,
         fitted: dict[str, ProgramModel],
         ev: Evaluation,
         tmp: Path,
@@ -367,8 +414,14 @@ class PropensitySpec:
         root = tmp / "bundle"
         root.mkdir()
         meta: dict[str, Any] = {"preprocessor": prep.pre.to_dict(), "programs": {}}
+        offers: dict[str, tuple[bool, str | None]] = ev.details["offers"]
         for p, m in fitted.items():
-            info: dict[str, Any] = {"calibrator": m.calibrator.to_dict()}
+            ok, why = offers[p]
+            info: dict[str, Any] = {
+                "calibrator": m.calibrator.to_dict(),
+                "offer": ok,
+                "offer_reason": None if ok else f"not offered by ranking: {why}",
+            }
             for part in ("response", "treated", "control"):
                 b = getattr(m, part)
                 info[part] = f"{p}_{part}.txt" if b is not None else None
@@ -392,7 +445,11 @@ class PropensitySpec:
             example_output=pyf.predict(None, example),
             test_set=prep.df.loc[prep.split.test].copy(),
             predict=mean_response,
-            tags={"programs": ",".join(fitted)},
+            reference=prep.df.loc[prep.split.test, prep.feats],
+            tags={
+                "programs": ",".join(fitted),
+                "offered": ",".join(p for p, (ok, _) in offers.items() if ok),
+            },
         )
 
     def gate_metrics(
@@ -410,7 +467,7 @@ class PropensitySpec:
             " label, 0 where ineligible); elig = share eligible at the snapshot",
             f"  {'program':<18} {'rows':>7} {'pos':>5} {'ROC-AUC':>8} {'oracle':>7} {'gap':>7} {'± se':>6}"
             f" {'elig':>5} {'on elig':>7} {'oracle':>7} {'PR-AUC':>7} {'lift10':>6} {'Brier':>7}"
-            f" {'Qini obs':>9} {'Qini true':>9} {'of oracle':>9}",
+            f" {'Qini obs':>9} {'Qini true':>9} {'of oracle':>9} {'T-l true':>9}  offer",
         ]
         for p, m in ev.details["per_program"].items():
             g = m.get
@@ -421,12 +478,9 @@ class PropensitySpec:
                 f" {g('oracle_roc_auc_on_eligible', nan):7.4f} {m['pr_auc']:7.4f}"
                 f" {m['lift_top_decile']:6.2f} {m['brier']:7.4f} {g('qini_observed', nan):9.4f}"
                 f" {g('qini_true', nan):9.5f} {g('qini_share_of_oracle', nan):9.2f}"
+                f" {g('qini_true_t_learner', nan):9.5f}  {'yes' if m.get('offer') else 'no'}"
             )
+        for p, (ok, why) in ev.details.get("offers", {}).items():
+            if not ok:
+                lines.append(f"  {p}: not offered by ranking: {why}")
         return lines
-
-
-def train_propensity(cfg: ModelConfig, settings: Any, **kw: Any) -> Any:
-    """The one pipeline (:func:`training.pipeline.train`) with the propensity config."""
-    from training.pipeline import train
-
-    return train(cfg, settings, **kw)

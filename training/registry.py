@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from training.config import LOWER_IS_BETTER
 from wattwise.errors import WattwiseError
 
 if TYPE_CHECKING:
     from training.config import GateConfig
+    from training.spec import ModelSpec
     from wattwise.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,19 +129,29 @@ def load_test_set(client: Any, model: str, version: str) -> pd.DataFrame:
         return pd.read_parquet(p)
 
 
-def score_version(model: str, version: str, frame: pd.DataFrame) -> np.ndarray:
-    """Probabilities of a registered version on ``frame``."""
-    import mlflow
-
-    m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
-    return np.asarray(m.predict(model_inputs(m, frame))["probability"], dtype=float)
-
-
 def model_inputs(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``frame`` that the model's signature declares (extra columns dropped)."""
+    """The columns of ``frame`` that the model's signature declares (extra columns dropped),
+    integer and boolean columns as float64 where it declares a double: MLflow's schema check
+    refuses int64 → double ("not safely"), and a feature that is an integer in one frame is
+    a float with missing values in another."""
     schema = model.metadata.get_input_schema()
-    names = schema.input_names() if schema is not None else list(frame.columns)
-    return frame[[c for c in names if c in frame.columns]]
+    if schema is None:
+        return frame
+    out = frame[[c for c in schema.input_names() if c in frame.columns]]
+    doubles = {
+        spec.name
+        for spec in schema.inputs
+        if str(getattr(spec, "type", "")).lower() in ("datatype.double", "datatype.float")
+    }
+    cast = {
+        c: "float64"
+        for c in out.columns
+        if c in doubles
+        and (
+            pd.api.types.is_integer_dtype(out[c].dtype) or pd.api.types.is_bool_dtype(out[c].dtype)
+        )
+    }
+    return out.astype(cast) if cast else out
 
 
 @dataclass
@@ -152,19 +164,16 @@ class Promotion:
     champion_metrics: dict[str, float] = field(default_factory=dict)
 
 
-# guard metrics where a larger value is a regression (errors, losses); every other guard
-# (ROC-AUC, PR-AUC, lift, Spearman, R²) regresses when it falls
-LOWER_IS_BETTER = frozenset({"brier", "ece", "mae", "rmse", "mse", "mape", "log_loss"})
-
-
 def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tuple[bool, str]:
-    """Does the candidate beat the champion by the configured margin without regressions?"""
+    """Does the candidate beat the champion (strictly, and by the configured margin) without
+    regressions? A tie keeps the champion."""
     c, h = cand[g.metric], champ[g.metric]
     delta = (c - h) if g.higher_is_better else (h - c)
-    if not np.isfinite(delta) or delta < g.min_delta:
+    if not np.isfinite(delta) or delta <= 0 or delta < g.min_delta:
+        need = f"> 0 and ≥ {g.min_delta}" if g.min_delta else "> 0"
         return (
             False,
-            f"{g.metric} {c:.4f} vs champion {h:.4f}: improvement {delta:+.4f} < required {g.min_delta}",
+            f"{g.metric} {c:.4f} vs champion {h:.4f}: improvement {delta:+.4f}, required {need}",
         )
     for m, allowed in g.guards.items():
         worse = cand[m] - champ[m] if m in LOWER_IS_BETTER else champ[m] - cand[m]
@@ -173,11 +182,28 @@ def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tupl
     return True, f"{g.metric} {c:.4f} vs champion {h:.4f} (+{delta:.4f} ≥ {g.min_delta})"
 
 
+def version_kind(tags: dict[str, str]) -> str:
+    """The model kind a registered version was trained as (its ``wattwise.kind`` tag; older
+    versions carry ``wattwise.spec`` with the same names)."""
+    kind = tags.get("wattwise.kind") or tags.get("wattwise.spec")
+    if not kind:
+        raise WattwiseError("the version has no wattwise.kind tag: it was not trained by wattwise")
+    return kind
+
+
 def promote(
-    settings: Settings, model: str, g: GateConfig, candidate: str | None = None
+    settings: Settings,
+    model: str,
+    g: GateConfig,
+    candidate: str | None = None,
+    spec: ModelSpec | None = None,
 ) -> Promotion:
-    """Compare a candidate (default @challenger) with @champion on the candidate's test set;
-    move @champion only when the gate passes."""
+    """Compare a candidate (default @challenger) with @champion on the candidate's test set.
+
+    The candidate must pass the gate's absolute floor (the first version too); against a
+    champion it must then win the gate. @champion moves only then; the history records the
+    move or the refusal, with the reason, either way. ``spec``: the version's kind's spec
+    (default: from its ``wattwise.kind`` tag)."""
     from training.tracking import setup
 
     client = setup(settings)
@@ -185,26 +211,34 @@ def promote(
     if cand is None:
         raise WattwiseError(f"{model} has no @{CHALLENGER} and no candidate version was given")
     champ = alias_version(client, model, CHAMPION)
-    test = load_test_set(client, model, cand)
     tags = client.get_model_version(model, cand).tags
-    from training.spec import get_spec
+    if spec is None:
+        from training.kinds import get_kind
 
-    spec = get_spec(tags.get("wattwise.spec", "churn"))
+        spec = get_kind(version_kind(tags), settings).spec()
+    if champ == cand:
+        return Promotion(False, f"v{cand} is already @{CHAMPION}", cand, champ)
+    test = load_test_set(client, model, cand)
+    scorer = spec
 
     def evaluate(version: str) -> dict[str, float]:
         import mlflow
 
         m = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
-        return spec.gate_metrics(m, test, tags)
+        return scorer.gate_metrics(m, test, tags)
 
     cm = evaluate(cand)
+    fails = g.floor_failures(cm)
+    if fails:
+        why = "below the floor: " + "; ".join(fails)
+        record(settings, model, "gate-refused", champ, cand, {"candidate": cm}, why)
+        log.info("%s v%s not promoted: %s", model, cand, why)
+        return Promotion(False, why, cand, champ, cm, {})
+    floor = ", ".join(f"{k} {v}" for k, v in g.floor.items()) or "none configured"
     if champ is None:
-        move_alias(
-            settings, client, model, CHAMPION, cand, cm, "first champion: no model to compare with"
-        )
-        return Promotion(True, "first champion", cand, None, cm, {})
-    if champ == cand:
-        return Promotion(False, f"v{cand} is already @{CHAMPION}", cand, champ, cm, cm)
+        why = f"first champion: no model to compare with; floor passed ({floor})"
+        move_alias(settings, client, model, CHAMPION, cand, cm, why)
+        return Promotion(True, why, cand, None, cm, {})
     hm = evaluate(champ)
     ok, why = gate(cm, hm, g)
     if ok:
@@ -212,6 +246,27 @@ def promote(
     else:
         record(settings, model, "gate-refused", champ, cand, {"candidate": cm, "champion": hm}, why)
     return Promotion(ok, why, cand, champ, cm, hm)
+
+
+def candidate_gate(
+    settings: Settings, model: str, version: str | None = None
+) -> tuple[str, GateConfig]:
+    """The candidate (``version``, default @challenger) and the promotion gate of the config
+    it was trained with (its ``wattwise.config`` tag; else the config under configs/models
+    that registers ``model``)."""
+    from training.config import load_model_config, registered_config
+    from training.tracking import setup
+
+    client = setup(settings)
+    cand = version or alias_version(client, model, CHALLENGER)
+    if cand is None:
+        raise WattwiseError(f"{model} has no @{CHALLENGER} and no candidate version was given")
+    try:
+        tags = client.get_model_version(model, cand).tags
+    except Exception as exc:  # MLflow raises RestException for an unknown name/version
+        raise WattwiseError(f"{model} v{cand} is not registered") from exc
+    ref = tags.get("wattwise.config") or registered_config(model)
+    return cand, load_model_config(ref, settings=settings).promotion
 
 
 def rollback(settings: Settings, model: str) -> str:

@@ -1,17 +1,16 @@
 """The small interface that is all a model kind adds to the one training pipeline.
 
-:func:`training.pipeline.train` owns everything that is the same for every model: the
-training set from the feature store, the split, the preprocessor, the fingerprint, the Optuna
-study with nested MLflow runs, logging, the pyfunc with signature/input example/explicit
-requirements, registration, @challenger and the promotion gate. A spec says only what
-differs: which labels, how one trial and the final model are fitted (both through the same
+:func:`training.pipeline.train` owns everything that is the same for every model: the study
+name, the Optuna study with nested MLflow runs, parameters and metrics, the pyfunc with
+signature, input example and explicit requirements, the monitoring reference, registration,
+@challenger and the promotion gate. A spec says only what differs: how its training data is
+read and split, how one trial and the final model are fitted (both through the same
 function), how the model is evaluated (including against the synthetic truth) and what the
 registered pyfunc holds.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +23,28 @@ if TYPE_CHECKING:
     from training.config import ModelConfig
     from training.data import Split
     from training.estimators import FramePreprocessor
+    from training.kinds.base import Kind
     from training.tuning import FitFn
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
-    """The training set as every step sees it (built once by the pipeline)."""
+    """The training data as every step sees it (built once by the spec's ``prepare``)."""
 
     dataset_dir: Path
+    fingerprint: str  # content hash of the training data: keys the Optuna study
+    params: dict[str, Any] = field(default_factory=dict)  # logged with the run
+
+
+@dataclass(kw_only=True)
+class TabularPrepared(Prepared):
+    """A labels table joined point-in-time with a FeatureService, split and preprocessed."""
+
     df: pd.DataFrame  # rows with a label, every column (ids, time, features, labels)
     X: pd.DataFrame  # preprocessed features of every row
     feats: list[str]  # model inputs (raw feature names)
     split: Split
     pre: FramePreprocessor
-    fingerprint: str
     labels: list[str]  # label columns (never features)
     weight: np.ndarray | None = None  # per-row training weight (config season_weight_months)
 
@@ -57,23 +64,30 @@ class Package:
 
     python_model: Any  # an mlflow PythonModel instance
     artifacts: dict[str, str]  # name -> local path, passed to log_model
-    example: pd.DataFrame  # input example (raw features)
+    example: pd.DataFrame  # input example (raw inputs)
     example_output: pd.DataFrame
     test_set: pd.DataFrame  # logged as eval/test_set.parquet for the promotion gate
-    predict: Callable[[pd.DataFrame], np.ndarray]  # raw features -> one score (monitoring)
+    # inputs -> one score per row, with the feature rows it is monitored on (None: the kind
+    # has no monitoring reference)
+    predict: Callable[[pd.DataFrame], np.ndarray] | None = None
+    reference: pd.DataFrame | None = None
     files: dict[Path, str] = field(default_factory=dict)  # local file -> artifact folder
     tags: dict[str, str] = field(default_factory=dict)  # model-version tags
+    signature: Any = None  # None: inferred from the example and its output
+    params: dict[str, Any] | None = None  # pyfunc parameters (in the inferred signature)
+    requirements: list[str] | None = None  # None: training.tracking.PIP_REQUIREMENTS
 
 
 class ModelSpec(Protocol):
-    """A model kind: churn (binary), propensity (per program + uplift), ..."""
+    """How one kind trains: data, split, fit, evaluation and the pyfunc it registers."""
 
-    labels: str  # which labels table (features.labels) the training set joins
+    def load(self, dataset_dir: Path, cfg: ModelConfig, kind: Kind) -> Any:
+        """The kind's training data from a dataset (a point-in-time training set, settled
+        events, the sub-metered panel, ...)."""
+        ...
 
-    def label_columns(self, df: pd.DataFrame, cfg: ModelConfig) -> list[str]: ...
-
-    def split_target(self, df: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
-        """The label the split balances and checks (one value per row)."""
+    def prepare(self, data: Any, cfg: ModelConfig, dataset_dir: Path) -> Prepared:
+        """Split (and preprocess) the training data; fingerprint it."""
         ...
 
     def objective(self, prep: Prepared, cfg: ModelConfig) -> FitFn:
@@ -95,22 +109,3 @@ class ModelSpec(Protocol):
         ...
 
     def render(self, ev: Evaluation) -> list[str]: ...
-
-
-# spec name (ModelConfig.spec) -> "module:Class"; imported on first use
-SPECS: dict[str, str] = {
-    "churn": "training.binary:BinarySpec",
-    "propensity": "training.propensity:PropensitySpec",
-    "dr_response": "training.dr.spec:DRResponseSpec",  # trains via `wattwise dr train`
-}
-
-
-def get_spec(name: str) -> ModelSpec:
-    """The spec object of a model kind."""
-    from wattwise.errors import ConfigError
-
-    if name not in SPECS:
-        raise ConfigError(f"unknown model spec {name!r} (known: {', '.join(sorted(SPECS))})")
-    module, cls = SPECS[name].split(":")
-    spec: ModelSpec = getattr(importlib.import_module(module), cls)()
-    return spec

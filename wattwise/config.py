@@ -82,10 +82,11 @@ def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict
 
 
 def deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``base`` updated recursively by ``over`` (neither is modified)."""
+    """Return ``base`` updated recursively by ``over`` (neither is modified). An empty
+    mapping in ``over`` replaces the key (``promotion: {floor: {}}`` means no floor)."""
     merged = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+        if isinstance(v, Mapping) and v and isinstance(merged.get(k), dict):
             merged[k] = deep_merge(merged[k], v)
         else:
             merged[k] = v

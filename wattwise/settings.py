@@ -61,6 +61,18 @@ class Settings(_Strict):
     paths: PathSettings = PathSettings()
     mlflow: MlflowSettings = MlflowSettings()
     logging: LoggingSettings = LoggingSettings()
+    # model kinds besides the built-in ones (training.kinds.BUILTIN): "module:attribute" of a
+    # training.kinds.base.Kind each, importable from the Python path
+    kinds: list[str] = []
+
+    @field_validator("kinds")
+    @classmethod
+    def _kind_refs(cls, v: list[str]) -> list[str]:
+        for ref in v:
+            module, _, attr = ref.partition(":")
+            if not module or not all(p.isidentifier() for p in [*module.split("."), attr or "x"]):
+                raise ValueError(f"{ref!r} is not 'module:attribute' (e.g. mypkg.forecast:KIND)")
+        return v
 
     def path(self, p: Path) -> Path:
         return resolve(p, self.root)

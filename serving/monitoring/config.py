@@ -156,9 +156,10 @@ class AlertConfig(_Cfg):
 
 
 class WatchConfig(_Cfg):
-    """``wattwise drift watch``: which models, how often, over which window."""
+    """``wattwise drift watch``: which models (None: every monitored model kind of the
+    registry, training.kinds), how often, over which window."""
 
-    models: list[str] = ["churn", "propensity"]
+    models: list[str] | None = None
     every: str = "1d"
     window: str = "7d"
 

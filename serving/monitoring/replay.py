@@ -46,9 +46,10 @@ def replay_history(
     """Log ``model``'s scores of its held-out customers at every snapshot; return the labels."""
     import mlflow
 
+    from features.store import training_set
     from serving.predlog import PredictionLog, PredictionRecord
     from training import registry, tracking
-    from training.data import load_training_set
+    from training.kinds import get_kind
 
     client = tracking.setup(settings)
     version = version or registry.alias_version(client, model, registry.CHAMPION)
@@ -56,7 +57,9 @@ def replay_history(
         raise WattwiseError(f"{model} has no @champion version: train it first")
     held_out = set(registry.load_test_set(client, model, version)["customer_id"].astype(str))
     ds = dataset_dir or settings.data_dir / "synthetic"
-    rows = load_training_set(ds, "churn")
+    churn = get_kind("churn")
+    assert churn.labels is not None and churn.service_name is not None
+    rows = training_set(ds, churn.labels, churn.service_name)
     rows = rows[rows["customer_id"].astype(str).isin(held_out)].reset_index(drop=True)
     if rows.empty:
         raise WattwiseError(f"none of {model} v{version}'s test customers is in {ds}")

@@ -22,8 +22,13 @@ def watch_round(
 ) -> bool:
     """One report per configured model; True when any found drift. A model without
     traffic or reference is logged and skipped, so one bad model does not stop the others."""
+    from training.kinds import registry
+
     found = False
-    for model in cfg.watch.models:
+    models = cfg.watch.models
+    if models is None:
+        models = [name for name, kind in registry(settings).items() if kind.monitored]
+    for model in models:
         try:
             out = drift_report(settings, cfg, model, window=cfg.watch.window)
         except WattwiseError as exc:

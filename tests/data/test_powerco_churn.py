@@ -13,7 +13,8 @@ from features.attributes import DERIVED, build_attributes
 from features.ingest.run import run_import
 from features.store import apply
 from training.config import load_model_config
-from training.pipeline import train_binary
+from training.kinds import feature_services
+from training.pipeline import train
 
 SNAPSHOT = pd.Timestamp("2016-01-31")
 
@@ -81,14 +82,14 @@ def test_powerco_train_then_score_a_new_file(
     ds = tmp_path / "powerco"
     run_import("powerco", [src], ds)
     assert build_attributes(ds) > 10_000
-    apply(ds)
+    apply(ds, feature_services())
     cfg = load_model_config(
         "churn_powerco",
         tuning={"trials": 1},
         estimator={"n_estimators": 300, "learning_rate": 0.05},
         split={"kind": "stratified", "folds": 2},
     )
-    res = train_binary(cfg, mlflow_settings, dataset_dir=ds)
+    res = train(cfg, mlflow_settings, dataset_dir=ds)
     assert res.metrics["roc_auc"] > 0.65  # honest CV of this config: 0.71 (docs/features.md)
     assert res.promotion is not None and res.promotion.moved
     # a new file of the same schema, without the label, scored with the same feature code

@@ -67,19 +67,28 @@ def test_train_register_predict_export_and_cli(
     import mlflow
 
     from training.disaggregation import service
-    from training.disaggregation.train import train_disaggregation
-    from training.registry import history
+    from training.pipeline import train
+    from training.registry import CHAMPION, alias_version, history
 
     ds = tmp_path / "synthetic"
     shutil.copytree(tiny_world.out_dir, ds)
-    res = train_disaggregation(tiny_cfg, mlflow_settings, dataset_dir=ds)
-    assert res.aliases == ["champion"] and res.version == "1"
-    assert set(res.metrics) == {"mean", "co", "network"}
-    for m in res.metrics.values():
+    res = train(tiny_cfg, mlflow_settings, dataset_dir=ds)  # the one pipeline
+    assert res.version == "1" and res.kind == "disaggregation" and res.promotion is not None
+    per_model = res.details["per_model"]
+    assert set(per_model) == {"mean", "co", "network"}
+    for m in per_model.values():
         assert list(m.index) == list(tiny_cfg.appliances)
         assert (m["mae"] >= 0).all()
-    assert 0 < res.breakdown["network"] <= 1
+    assert 0 < res.details["breakdown"]["network"] <= 1
     assert res.tune.trials_total == 2
+    # the first version is champion only above the floor: it must beat the mean baseline on
+    # the logged test windows (re-scored by the registry from the registered pyfunc)
+    gate_skill = res.promotion.candidate_metrics["skill"]
+    assert res.promotion.moved == (gate_skill > 0), res.promotion.reason
+    client = mlflow.MlflowClient()
+    if not res.promotion.moved:  # a tiny network below the mean: use it anyway from here
+        client.set_registered_model_alias("disaggregation", CHAMPION, "1")
+    assert alias_version(client, "disaggregation", CHAMPION) == "1"
     assert history(mlflow_settings, "disaggregation")[0]["to"] == "1"
 
     # the registered pyfunc: a window of kWh readings (and their times: the network reads
@@ -111,9 +120,13 @@ def test_train_register_predict_export_and_cli(
     assert served == pytest.approx(out.sum().to_dict(), rel=1e-5)
 
     # a second training run becomes @challenger (and @champion only if it scores better)
-    res2 = train_disaggregation(tiny_cfg, mlflow_settings, dataset_dir=ds, trials=2)
-    assert "challenger" in res2.aliases and res2.version == "2"
+    res2 = train(tiny_cfg, mlflow_settings, dataset_dir=ds, trials=2)
+    assert res2.version == "2" and alias_version(client, "disaggregation", "challenger") == "2"
     assert res2.tune.trials_run == 0  # the persistent study already holds its trials
+    pr = res2.promotion
+    assert pr is not None and pr.champion == "1"
+    # against the champion on the candidate's windows: it moves only on a strict gain
+    assert pr.moved == (pr.candidate_metrics["skill"] > pr.champion_metrics["skill"])
 
     # feature export: the group's contract columns, flags as booleans, shares sum to one
     msg = service.export_features(mlflow_settings, ds, version="1")

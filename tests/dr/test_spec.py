@@ -1,4 +1,5 @@
-"""The DR response model as a registry spec: regression metrics and the gate's direction."""
+"""The DR response kind's spec: regression metrics, the mean-predictor floor and the gate's
+direction."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import pandas as pd
 import pytest
 
 from training.config import load_model_config
-from training.dr.spec import DRResponseSpec, regression_metrics
+from training.dr.spec import BASELINE, DRResponseSpec, regression_metrics
+from training.kinds import get_kind
 from training.registry import gate
-from training.spec import get_spec
-from wattwise.errors import ConfigError, DataError
+from wattwise.errors import DataError
 
 
 class _Pyfunc:
@@ -25,20 +26,26 @@ class _Pyfunc:
         return pd.DataFrame({"expected_kw": mu, "sd_kw": 0.1})
 
 
-def test_dr_response_is_a_registered_regression_spec() -> None:
-    spec = get_spec("dr_response")
+def test_dr_response_is_a_kind_with_a_regression_gate() -> None:
+    spec = get_kind("dr_response").spec()
     assert isinstance(spec, DRResponseSpec)
     cfg = load_model_config("dr_response")  # what `wattwise registry promote` loads
-    assert cfg.spec == "dr_response" and cfg.promotion.metric == "rmse"
-    with pytest.raises(ConfigError, match="wattwise dr train"):
-        spec.fit(None, cfg, {})
+    assert cfg.kind == "dr_response" and cfg.promotion.metric == "rmse"
     rng = np.random.default_rng(0)
     x = rng.normal(0.5, 0.3, 400)
     test = pd.DataFrame({"x": x, "reduction_kw": x + 0.05 * rng.normal(size=400)})
+    test[BASELINE] = float(test.reduction_kw.mean())  # the training mean, as logged
     good = spec.gate_metrics(_Pyfunc(0.02, 1), test, {})
     bad = spec.gate_metrics(_Pyfunc(0.3, 2), test, {})
     assert good["rmse"] < bad["rmse"] and good["r2"] > bad["r2"]
     assert good["spearman"] > bad["spearman"] and good["rows"] == 400
+    # the floor: beat the mean predictor (a noisy model that does not is refused)
+    assert good["rmse_skill"] == pytest.approx(1 - good["rmse"] / good["rmse_mean_predictor"])
+    assert cfg.promotion.floor_failures(good) == []
+    worse = spec.gate_metrics(_Pyfunc(0.5, 3), test, {})
+    assert worse["rmse"] > worse["rmse_mean_predictor"]
+    (fail,) = cfg.promotion.floor_failures(worse)
+    assert "rmse_skill" in fail and "> 0" in fail
     g = cfg.promotion
     assert gate(good, bad, g)[0]  # lower RMSE passes
     assert not gate(bad, good, g)[0]

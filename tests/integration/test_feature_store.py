@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features import store as fs
+from features.services import ServiceDecl
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +44,19 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     return usage, billing
 
 
+# FeatureServices as a model kind declares them (the features layer knows no kinds)
+SERVICES = [
+    ServiceDecl("churn_v1", ("usage", "billing", "attributes")),
+    ServiceDecl("propensity_v1", ("usage", "premise")),
+    ServiceDecl("meters_v1", ("windows",)),
+]
+
+
 @pytest.fixture()
 def dataset(tmp_path: Path) -> Path:
     d = tmp_path / "ds"
     _write(d / "features", *_tables())
-    fs.apply(d)
+    fs.apply(d, SERVICES)
     return d
 
 
@@ -67,7 +76,7 @@ def entity_rows() -> pd.DataFrame:
 
 def test_point_in_time_join_and_unknown_entities(dataset: Path) -> None:
     store = fs.open_store(dataset)
-    df = fs.historical(store, "churn", entity_rows())
+    df = fs.historical(store, "churn_v1", entity_rows())
     assert list(df.customer_id) == ["a", "b", "nobody", "a"]  # every row, input order
     assert df.mean_daily_kwh_30d.tolist()[:2] == [11.0, 21.0]
     assert df.mean_daily_kwh_30d.tolist()[3] == 10.0
@@ -76,7 +85,7 @@ def test_point_in_time_join_and_unknown_entities(dataset: Path) -> None:
 
 
 def test_values_after_the_label_time_do_not_leak(dataset: Path) -> None:
-    before = fs.historical(fs.open_store(dataset), "churn", entity_rows())
+    before = fs.historical(fs.open_store(dataset), "churn_v1", entity_rows())
     usage, billing = _tables()
     usage.loc[usage.event_timestamp > T("2024-03-15", tz="UTC"), "mean_daily_kwh_30d"] = 999.0
     # a value stamped before the label but created after it must not be joined either
@@ -90,15 +99,15 @@ def test_values_after_the_label_time_do_not_leak(dataset: Path) -> None:
         }
     )
     _write(dataset / "features", pd.concat([usage, late], ignore_index=True), billing)
-    fs.apply(dataset)
-    after = fs.historical(fs.open_store(dataset), "churn", entity_rows())
+    fs.apply(dataset, SERVICES)
+    after = fs.historical(fs.open_store(dataset), "churn_v1", entity_rows())
     pd.testing.assert_frame_equal(before, after)
 
 
 def test_online_equals_latest_offline(dataset: Path) -> None:
     fs.materialize(dataset)
     store = fs.open_store(dataset)
-    got = fs.online(store, "churn", ["a", "b", "nobody"])
+    got = fs.online(store, "churn_v1", ["a", "b", "nobody"])
     assert got["mean_daily_kwh_30d"] == [12.0, 22.0, None]
     # the only bill row (2024-02-01) is older than the view's TTL at the newest snapshot: a
     # point-in-time join would not use it, so serving must not either (no train/serve skew)
@@ -106,7 +115,7 @@ def test_online_equals_latest_offline(dataset: Path) -> None:
     at_latest = pd.DataFrame(
         {"customer_id": ["a", "b"], "event_timestamp": [T("2024-04-01", tz="UTC")] * 2}
     )
-    latest = fs.historical(store, "churn", at_latest)
+    latest = fs.historical(store, "churn_v1", at_latest)
     assert latest.mean_daily_kwh_30d.tolist() == got["mean_daily_kwh_30d"][:2]
     assert latest.last_bill.isna().all()
     assert got["profile"][0] == pytest.approx([0.1, 0.9])
@@ -115,17 +124,22 @@ def test_online_equals_latest_offline(dataset: Path) -> None:
 def test_services_cover_only_present_groups(tmp_path: Path) -> None:
     d = tmp_path / "ds"
     _write(d / "features", *_tables())
-    objs = fs.definitions(d / "features")
+    objs = fs.definitions(d / "features", SERVICES)
     services = {o.name: o for o in objs if type(o).__name__ == "FeatureService"}
-    assert set(services) == {"churn_v1", "propensity_v1", "dr_response_v1"}  # no windows table
+    assert set(services) == {"churn_v1", "propensity_v1"}  # no windows table: no meters_v1
     assert {p.name for p in services["churn_v1"].feature_view_projections} == {"usage", "billing"}
+    # one name, two different declarations: refused, naming the service
+    from wattwise.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="churn_v1"):
+        fs.definitions(d / "features", [*SERVICES, ServiceDecl("churn_v1", ("usage",))])
 
 
 def test_missing_feature_tables_are_a_clear_error(tmp_path: Path) -> None:
     from wattwise.errors import DataError
 
     with pytest.raises(DataError, match="features build"):
-        fs.apply(tmp_path / "empty")
+        fs.apply(tmp_path / "empty", SERVICES)
 
 
 def test_lean_reader_returns_what_feast_returns(dataset: Path) -> None:

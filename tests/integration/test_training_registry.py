@@ -59,7 +59,7 @@ def cfg(name: str = "churn_test"):  # type: ignore[no-untyped-def]
 
 def test_train_register_gate_history_rollback(settings: Settings) -> None:
     good = make_set(800, 1, signal=1.0)
-    r1 = train(cfg(), settings, dataset_dir=settings.data_dir / "x", training_set=good)
+    r1 = train(cfg(), settings, dataset_dir=settings.data_dir / "x", data=good)
     assert r1.version == "1" and r1.promotion is not None and r1.promotion.moved
     assert r1.metrics["roc_auc"] > 0.7
     assert 0 < r1.threshold < 1
@@ -71,18 +71,14 @@ def test_train_register_gate_history_rollback(settings: Settings) -> None:
 
     # a candidate blind to the two informative features must not replace the champion
     blind = cfg().model_copy(update={"exclude_features": ["bill_shock", "satisfaction"]})
-    r2 = train(
-        blind, settings, dataset_dir=settings.data_dir / "x", training_set=make_set(800, 2, 1.0)
-    )
+    r2 = train(blind, settings, dataset_dir=settings.data_dir / "x", data=make_set(800, 2, 1.0))
     assert r2.promotion is not None and not r2.promotion.moved
     assert "roc_auc" in r2.promotion.reason
     client = mlflow.MlflowClient()
     assert registry.alias_version(client, "churn_test", "champion") == "1"
     assert registry.alias_version(client, "churn_test", "challenger") == "2"
 
-    r3 = train(
-        cfg(), settings, dataset_dir=settings.data_dir / "x", training_set=make_set(1600, 3, 1.0)
-    )
+    r3 = train(cfg(), settings, dataset_dir=settings.data_dir / "x", data=make_set(1600, 3, 1.0))
     assert r3.promotion is not None and r3.promotion.moved, r3.promotion.reason
     assert registry.alias_version(client, "churn_test", "champion") == "3"
     assert registry.rollback(settings, "churn_test") == "1"
@@ -99,14 +95,14 @@ def test_study_resumes_instead_of_rerunning(settings: Settings) -> None:
         cfg("resume_test"),
         settings,
         dataset_dir=settings.data_dir / "x",
-        training_set=data,
+        data=data,
         promote=False,
     )
     r2 = train(
         cfg("resume_test"),
         settings,
         dataset_dir=settings.data_dir / "x",
-        training_set=data,
+        data=data,
         promote=False,
     )
     assert r1.tune.trials_run == 2 and r2.tune.trials_run == 0
@@ -116,10 +112,33 @@ def test_study_resumes_instead_of_rerunning(settings: Settings) -> None:
         Path(__file__).resolve().parents[2] / "configs" / "models" / "churn.yaml",
         registered_name="resume_test",
         tuning={"trials": 2, "timeout_s": 60},
-        estimator={"n_estimators": 80},
+        estimator={"n_estimators": 80, "num_leaves": 5},
         search_space={"num_leaves": {"type": "int", "low": 4, "high": 6}},
     )
-    r3 = train(
-        narrow, settings, dataset_dir=settings.data_dir / "x", training_set=data, promote=False
-    )
+    r3 = train(narrow, settings, dataset_dir=settings.data_dir / "x", data=data, promote=False)
     assert r3.tune.study_name != r1.tune.study_name and r3.tune.trials_run == 2
+
+
+def test_the_floor_decides_the_first_champion_and_a_tie_keeps_it(settings: Settings) -> None:
+    client = mlflow.MlflowClient
+    noise = make_set(800, 7, signal=0.0)  # labels unrelated to the features
+    r1 = train(cfg("floor_test"), settings, dataset_dir=settings.data_dir / "x", data=noise)
+    assert r1.promotion is not None and not r1.promotion.moved
+    assert r1.metrics["roc_auc"] < 0.55 and "floor" in r1.promotion.reason
+    c = client()
+    assert registry.alias_version(c, "floor_test", "champion") is None
+    (h,) = [h for h in registry.history(settings, "floor_test") if h["alias"] != "challenger"]
+    assert h["alias"] == "gate-refused" and h["to"] == "1" and "roc_auc" in h["reason"]
+
+    good = make_set(800, 8, signal=1.0)
+    r2 = train(cfg("floor_test"), settings, dataset_dir=settings.data_dir / "x", data=good)
+    assert r2.promotion is not None and r2.promotion.moved, r2.promotion.reason
+    assert "first champion" in r2.promotion.reason and "floor passed" in r2.promotion.reason
+    # the same data and search again: the study resumes, the model is the same, a tie
+    r3 = train(cfg("floor_test"), settings, dataset_dir=settings.data_dir / "x", data=good)
+    assert r3.tune.trials_run == 0 and r3.metrics["roc_auc"] == r2.metrics["roc_auc"]
+    assert r3.promotion is not None and not r3.promotion.moved
+    assert "required > 0" in r3.promotion.reason
+    assert registry.alias_version(c, "floor_test", "champion") == r2.version
+    last = registry.history(settings, "floor_test")[-1]
+    assert last["alias"] == "gate-refused" and last["to"] == r3.version

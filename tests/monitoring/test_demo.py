@@ -47,7 +47,7 @@ def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
     from serving.monitoring.config import load_monitoring_config
     from serving.monitoring.demo import shifted_week_report
     from training.config import load_model_config
-    from training.pipeline import train_binary
+    from training.pipeline import train
     from training.reference import load_reference
 
     cfg = load_model_config(
@@ -57,7 +57,7 @@ def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
         estimator={"n_estimators": 40},
     )
     data = churn_set(1000, 1)  # customer-disjoint splits: the last test snapshot has ~160 rows
-    r = train_binary(cfg, settings, dataset_dir=settings.data_dir / "x", training_set=data)
+    r = train(cfg, settings, dataset_dir=settings.data_dir / "x", data=data)
     # the training pipeline logged the version's reference (training/reference.py)
     ref = load_reference("churn", r.version)
     assert len(ref) > 100 and "prediction" in ref and "rate_cost_12m_flat" in ref

@@ -1,5 +1,12 @@
-"""Serving fixtures: small churn and propensity models registered in a temporary MLflow,
-trained by the real pipeline on the tiny store's own feature tables, and one running service.
+"""Serving fixtures: a model of every kind, trained by the one pipeline (as ``wattwise train
+KIND`` trains it) on the tiny world and registered in a temporary MLflow, and one running
+service that serves those registered models (no stand-in models).
+
+Churn and propensity train on the tiny store's own features with labels drawn from them
+(the tiny world's 120 customers give too few churners to learn from); disaggregation trains
+on the tiny world's sub-metered panel, DR response on its settled events. Tiny models may
+not pass a production floor, so the floors are off here: the registry then makes each first
+version @champion, as it would a first version above its floor.
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ PROGRAMS = ["paperless", "budget_billing"]
 def feature_frame(features_dir: Path, service: str | None = None) -> pd.DataFrame:
     """The customer-keyed feature groups (of ``service``, else all) joined on
     (customer_id, event_timestamp)."""
-    from features.store import SERVICES
+    from training.kinds import feature_services
 
-    groups = SERVICES[service] if service else None
+    groups = {s.name: s.groups for s in feature_services()}[service] if service else None
     frame: pd.DataFrame | None = None
     for p in sorted(features_dir.glob("*.parquet")):
         if groups is not None and p.stem not in groups:
@@ -52,6 +59,26 @@ class Served:
     frame: pd.DataFrame  # the training frame (features of every snapshot)
     churn_version: str
     propensity_version: str
+    disaggregation_version: str
+    dr_version: str
+
+
+def serving_dataset(root: Path, tiny_feature_store: Path) -> Path:
+    """A copy of the tiny store with its DR events settled (the dr_performance group) and
+    every kind's FeatureService applied and materialized."""
+    import shutil
+
+    from features.dr.config import load_dr_config
+    from features.dr.settle import settle_events
+    from features.store import apply, materialize
+    from training.kinds import feature_services
+
+    ds = root / "data" / "synthetic"
+    shutil.copytree(tiny_feature_store, ds)
+    settle_events(ds, load_dr_config())
+    apply(ds, feature_services())
+    materialize(ds)
+    return ds
 
 
 @pytest.fixture(scope="session")
@@ -60,32 +87,33 @@ def served_models(
 ) -> Iterator[Served]:
     import mlflow
 
+    from tests.disaggregation.conftest import TINY_NET, TINY_SPACE
     from training.config import load_model_config
-    from training.pipeline import train_binary
-    from training.propensity import train_propensity
+    from training.pipeline import train
 
     root = tmp_path_factory.mktemp("serving")
+    ds = serving_dataset(root, tiny_feature_store)
     settings = Settings(
         root=root,
-        paths=PathSettings(data_dir=tiny_feature_store.parent, mlruns_dir=root / "mlruns"),
+        paths=PathSettings(data_dir=ds.parent, mlruns_dir=root / "mlruns"),
         mlflow=MlflowSettings(
             tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db", artifact_root=root / "mlruns" / "art"
         ),
     )
-    frame = feature_frame(tiny_feature_store / "features", "churn_v1")
+    frame = feature_frame(ds / "features", "churn_v1")
     rng = np.random.default_rng(3)
     usage = frame["usage_mean_daily_kwh_30d"].fillna(frame["usage_mean_daily_kwh_30d"].median())
     z = (usage - usage.mean()) / usage.std()
     churn = frame.assign(churned=rng.random(len(frame)) < 1 / (1 + np.exp(-(-1.5 + 1.5 * z))))
     nowhere = root / "no-truth"
     tuning = {"trials": 1, "timeout_s": 60, "n_jobs_lightgbm": 1}
-    c = train_binary(
+    c = train(
         load_model_config("churn", tuning=tuning, estimator={"n_estimators": 30}),
         settings,
         dataset_dir=nowhere,
-        training_set=churn,
+        data=churn,
     )
-    prop = feature_frame(tiny_feature_store / "features", "propensity_v1")
+    prop = feature_frame(ds / "features", "propensity_v1")
     prop = prop.merge(frame[["customer_id", "event_timestamp"]], how="right")
     eligible = rng.random(len(prop)) < 0.8  # the rest were not eligible: no label
     for p in PROGRAMS:
@@ -94,17 +122,37 @@ def served_models(
         prop[f"offered_{p}"] = offered
         prop[f"enrolled_{p}"] = pd.array(np.where(eligible, enrolled, False), dtype="boolean")
         prop.loc[~eligible, f"enrolled_{p}"] = pd.NA
-    pr = train_propensity(
+    pr = train(
         load_model_config(
-            "propensity", tuning=tuning, estimator={"n_estimators": 20}, programs=PROGRAMS
+            "propensity",
+            tuning=tuning,
+            estimator={"n_estimators": 20},
+            programs=PROGRAMS,
+            promotion={"floor": {}},
         ),
         settings,
         dataset_dir=nowhere,
-        training_set=prop,
+        data=prop,
     )
-    assert c.promotion is not None and c.promotion.moved
-    assert pr.promotion is not None and pr.promotion.moved
-    yield Served(settings, tiny_feature_store, frame, c.version, pr.version)
+    no_floor = {"promotion": {"floor": {}}}
+    d = train(
+        load_model_config(
+            "disaggregation",
+            estimator=TINY_NET,
+            search_space=TINY_SPACE,
+            tuning={"trials": 1, "timeout_s": 60},
+            compare_archs=[],
+            **no_floor,
+        ),
+        settings,
+        dataset_dir=ds,
+    )
+    dr = train(
+        load_model_config("dr_response", tuning=tuning, **no_floor), settings, dataset_dir=ds
+    )
+    for r in (c, pr, d, dr):
+        assert r.promotion is not None and r.promotion.moved, (r.model_name, r.promotion)
+    yield Served(settings, ds, frame, c.version, pr.version, d.version, dr.version)
     mlflow.set_tracking_uri(None)
 
 

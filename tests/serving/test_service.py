@@ -61,17 +61,21 @@ def test_readyz_reports_models_and_store(service: Service) -> None:
     assert status == 200 and body["ready"] is True
     assert body["online_store"]["loaded"] and body["online_store"]["customers"] > 0
     m = body["models"]
-    assert m["churn"]["loaded"] and m["churn"]["version"] == service.served.churn_version
-    assert m["propensity"]["loaded"]
-    assert not m["dr_response"]["loaded"] and "no @champion" in m["dr_response"]["error"]
+    sv = service.served
+    # every kind of the registry is served, each with the version its training registered
+    assert {k: v["version"] for k, v in m.items()} == {
+        "churn": sv.churn_version,
+        "propensity": sv.propensity_version,
+        "disaggregation": sv.disaggregation_version,
+        "dr_response": sv.dr_version,
+    }
+    assert all(v["loaded"] and v["error"] is None for v in m.values())
     assert call(service, "/healthz", key=None)[0] == 200
-    # a model without @champion answers 503 with the reason, not a failed start
-    status, body = call(
-        service, "/dr/predict", {"event_id": "E1", "customer_ids": scored_ids(service, 1)}
-    )
-    assert status == 503 and "dr_response" in body["error"] and "not loaded" in body["error"]
-    status, body = call(service, "/disaggregation/breakdown", {"customer_id": "C0000000"})
-    assert status == 503 and "disaggregation" in body["error"]
+    # the OpenAPI page lists the kinds' routes, each with its request body's schema
+    status, spec = call(service, "/docs.json", key=None)
+    assert status == 200
+    for route in ("/churn/score", "/propensity/score", "/disaggregation/breakdown", "/dr/predict"):
+        assert "requestBody" in spec["paths"][route]["post"], route
 
 
 def test_churn_scores_equal_the_registered_model_on_online_features(service: Service) -> None:
@@ -91,7 +95,7 @@ def test_churn_scores_equal_the_registered_model_on_online_features(service: Ser
 
     setup(service.served.settings)
     model = mlflow.pyfunc.load_model(f"models:/churn/{service.served.churn_version}")
-    feats = pd.DataFrame(online(open_store(service.served.dataset_dir), "churn", ids))
+    feats = pd.DataFrame(online(open_store(service.served.dataset_dir), "churn_v1", ids))
     # the registered model's own code (MLflow's schema check would refuse integer columns
     # holding missing values, which the online store serves: the service scores them)
     want = model.unwrap_python_model().predict(None, model_inputs(model, feats))
@@ -119,7 +123,7 @@ def test_churn_scores_equal_the_registered_model_on_online_features(service: Ser
 
 BAD = [
     ({"customer_ids": [1, 2]}, 400, "customer_ids[0]"),
-    ({"customer_id": ["C1"]}, 422, "customer_ids"),  # a misspelt field: the right one is named
+    ({"customer_id": ["C1"]}, 400, "customer_id: Extra inputs"),  # a typo is not ignored
     ({}, 422, "customer_ids"),
     ({"customer_ids": []}, 422, "customer_ids"),
     ({"customer_ids": [f"C{i:07d}" for i in range(51)]}, 413, "customer_ids"),
@@ -213,8 +217,11 @@ def test_propensity_respects_marketing_consent(service: Service) -> None:
             continue
         if consent is True or consent == 1:
             assert set(r["scores"]) == set(PROGRAMS) and r["reason"] is None
-            s = r["scores"]["paperless"]
-            assert 0 <= s["p_offer"] <= 1 and s["uplift"] == pytest.approx(s["uplift"])
+            for s in r["scores"].values():
+                # one calibrated model: the uplift is the difference of its probabilities
+                assert 0 <= s["p_no_offer"] <= 1 and 0 <= s["p_offer"] <= 1
+                assert s["uplift"] == pytest.approx(s["p_offer"] - s["p_no_offer"], abs=1e-12)
+                assert s["offer"] == (s["offer_reason"] is None)
         else:
             assert r["scores"] is None and "consent" in r["reason"]
     outcomes = {r["reason"] for r in body["results"]}
@@ -282,96 +289,77 @@ def test_alias_move_swaps_the_model_without_failing_a_request(service: Service) 
     assert all(v == str(new) for t, _, v in seen if t > swapped)  # sent after the swap
 
 
-def _register(settings: Any, name: str, model: Any, example: pd.DataFrame) -> str:
-    import cloudpickle
+def test_every_kind_answers_with_the_model_its_training_registered(service: Service) -> None:
+    """Disaggregation and DR response over HTTP, served by the versions ``train`` registered
+    on the tiny world, with the inputs built by the same code as in training."""
     import mlflow
-    from mlflow.models import infer_signature
 
-    import tests.serving.pyfuncs
+    from features.store import online, open_store
+    from features.tables import read_table
+    from training.dr.data import event_context_of, model_frame
+    from training.registry import model_inputs
     from training.tracking import setup
 
-    cloudpickle.register_pickle_by_value(tests.serving.pyfuncs)  # the server cannot import tests
-    client = setup(settings)
-    with mlflow.start_run(run_name=f"test-{name}"):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=model,
-            signature=infer_signature(example, model.predict(None, example)),
-        )
-    version = mlflow.register_model(info.model_uri, name).version
-    client.set_registered_model_alias(name, "champion", str(version))
-    return str(version)
-
-
-def test_disaggregation_and_dr_models_plug_in_on_reload(service: Service) -> None:
-    from features.tables import read_table
-    from tests.serving.pyfuncs import SHARES, SplitReadings, UsageTimesIncentive
-
-    ts = pd.date_range("2025-01-01", periods=4, freq="30min", tz="UTC")
-    _register(
-        service.served.settings,
-        "disaggregation",
-        SplitReadings(),
-        pd.DataFrame({"ts": ts, "kwh": [0.5, 1.0, 1.5, 1.0]}),
-    )
-    dr_example = pd.DataFrame(
-        {"usage_mean_daily_kwh_30d": [12.0, 20.0], "event_incentive_per_kwh": [0.5, 1.0]}
-    )
-    _register(service.served.settings, "dr_response", UsageTimesIncentive(), dr_example)
-    status, answer = call(service, "/admin/reload", {}, key=ADMIN_KEY)
-    assert status == 200 and answer["reloaded"]["dr_response"]["to"] is not None, answer
-    assert answer["status"]["models"]["disaggregation"]["loaded"]
-
-    readings = [
-        {"ts": t.isoformat(), "kwh": k} for t, k in zip(ts, [0.5, 1.0, 1.5, 1.0], strict=True)
-    ]
-    status, body = call(service, "/disaggregation/breakdown", {"readings": readings})
-    assert status == 200, body
-    assert body["total_kwh"] == pytest.approx(4.0)
-    assert {a["appliance"]: a["share"] for a in body["appliances"]} == pytest.approx(SHARES)
-    cid = scored_ids(service, 1)[0]
-    reads = read_table(service.served.dataset_dir, "interval_reads", columns=["ts"]).column(0)
+    sv = service.served
+    setup(sv.settings)
+    ids = scored_ids(service, 10)
+    reads = read_table(sv.dataset_dir, "interval_reads", columns=["ts"]).column(0)
     end = pd.Timestamp(reads.to_pandas().max())
-    status, body = call(
-        service,
-        "/disaggregation/breakdown",
-        {
-            "customer_id": cid,
-            "start": (end - pd.Timedelta(days=7)).isoformat(),
-            "end": end.isoformat(),
-        },
-    )
-    assert status == 200 and body["total_kwh"] > 0, body
     week = {"start": (end - pd.Timedelta(days=7)).isoformat(), "end": end.isoformat()}
+    status, body = call(service, "/disaggregation/breakdown", {"customer_id": ids[0], **week})
+    assert status == 200, body
+    assert body["model"] == {"name": "disaggregation", "version": sv.disaggregation_version}
+    shares = [a["share"] for a in body["appliances"]]
+    assert np.isfinite(body["total_kwh"]) and body["total_kwh"] >= 0
+    assert all(np.isfinite(shares)) and sum(shares) <= 1 + 1e-9
+    ts = pd.date_range("2025-01-01", periods=48, freq="30min", tz="UTC")  # max batch 50
+    readings = [{"ts": t.isoformat(), "kwh": 0.2 + 0.3 * (t.hour >= 17)} for t in ts]
+    status, body = call(service, "/disaggregation/breakdown", {"readings": readings})
+    assert status == 200 and np.isfinite(body["total_kwh"]), body
     status, body = call(service, "/disaggregation/breakdown", {"customer_id": "C9999999", **week})
     assert status == 404 and "customer_id" in body["error"]
     status, body = call(
         service,
         "/disaggregation/breakdown",
-        {"customer_id": cid, "start": week["end"], "end": week["start"]},
+        {"customer_id": ids[0], "start": week["end"], "end": week["start"]},
     )
     assert status == 422 and body["error"].startswith("end:")
 
-    events = read_table(service.served.dataset_dir, "events").to_pandas()
-    ev = events[events.kind == "dr"].iloc[0]
-    ids = scored_ids(service, 10)
+    events = read_table(sv.dataset_dir, "events").to_pandas()
+    dr_events = events[events.kind == "dr"]
+    ev = dr_events.iloc[-1]
     status, body = call(
         service, "/dr/predict", {"event_id": ev.event_id, "customer_ids": [*ids, "C9999999"]}
     )
     assert status == 200, body
+    assert body["model"] == {"name": "dr_response", "version": sv.dr_version}
     kw = {r["customer_id"]: r["expected_kw_reduction"] for r in body["results"]}
-    assert kw["C9999999"] is None and all(kw[c] is not None and kw[c] >= 0 for c in ids)
+    assert kw["C9999999"] is None and all(np.isfinite(kw[c]) for c in ids)
+    # the registered pyfunc on the inputs training builds (features, event context, derived
+    # x_* features) gives the same numbers: serving and training share the input builder
+    model = mlflow.pyfunc.load_model(f"models:/dr_response/{sv.dr_version}")
+    feats = pd.DataFrame(online(open_store(sv.dataset_dir), "dr_response_v1", ids))
+    ctx = event_context_of(sv.dataset_dir, ev.to_dict(), dr_events)
+    frame = model_frame(pd.DataFrame({"customer_id": ids, **ctx}), feats)
+    want = model.predict(model_inputs(model, frame))["expected_kw"].to_numpy()
+    np.testing.assert_allclose([kw[c] for c in ids], want, rtol=1e-9)
     status, body = call(service, "/dr/predict", {"event_id": "NOPE", "customer_ids": ids})
     assert status == 404 and "event_id" in body["error"]
+    # an event given inline: weather from the dataset, or the forecast where it has none
+    known_day = {"start": ev.start.isoformat(), "end": ev["end"].isoformat()}
+    status, body = call(service, "/dr/predict", {"event": known_day, "customer_ids": ids})
+    assert status == 200 and all(np.isfinite(r["expected_kw_reduction"]) for r in body["results"])
+    future = {"start": "2031-07-01T22:00:00Z", "end": "2031-07-02T01:00:00Z"}
+    status, body = call(service, "/dr/predict", {"event": future, "customer_ids": ids})
+    assert status == 422 and body["field"] == "event.temperature_c", body
+    future["temperature_c"] = 34.0
+    status, body = call(service, "/dr/predict", {"event": future, "customer_ids": ids})
+    assert status == 200 and all(np.isfinite(r["expected_kw_reduction"]) for r in body["results"])
 
-    target = sum(sorted(kw[c] for c in ids)[-3:]) * 0.99  # the top three reach it
-    event = {
-        "start": "2025-01-10T17:00:00Z",
-        "end": "2025-01-10T19:00:00Z",
-        "incentive_per_kwh": 0.0 if pd.isna(ev.incentive_per_kwh) else float(ev.incentive_per_kwh),
-    }
+    positive = sorted(v for c in ids if (v := kw[c]) > 0)
+    target = sum(positive[-3:]) * 0.99  # the top three reach it
     status, body = call(
-        service, "/dr/target", {"event": event, "target_kw": target, "customer_ids": ids}
+        service, "/dr/target", {"event_id": ev.event_id, "target_kw": target, "customer_ids": ids}
     )
     assert status == 200, body
     ranked = [r["expected_kw_reduction"] for r in body["customers"]]

@@ -46,16 +46,15 @@ def test_fits_stay_at_chance_when_the_features_say_nothing() -> None:
 
 def test_churn_ceiling_reads_the_pipelines_oracle(tiny_feature_store: Path) -> None:
     from training.config import load_model_config
-    from training.data import load_training_set
+    from training.kinds import get_kind
     from training.oracle import churn_oracle_auc, churn_oracle_probability
-    from training.pipeline import prepare
-    from training.spec import get_spec
 
     cfg = load_model_config("churn")
-    spec = get_spec(cfg.spec)
-    df = load_training_set(tiny_feature_store, spec.labels)
+    kind = get_kind(cfg.kind)
+    spec = kind.spec()
+    df = spec.load(tiny_feature_store, cfg, kind)
     (c,) = churn_ceiling(tiny_feature_store, df)
-    prep = prepare(df, cfg, spec, tiny_feature_store)
+    prep = spec.prepare(df, cfg, tiny_feature_store)
     test = prep.df[prep.split.test]
     assert c.test_rows == len(test)
     assert c.positives == int(test[cfg.label].sum())

@@ -19,12 +19,12 @@ from training.data import split
 from training.estimators import FramePreprocessor
 from training.oracle import EnrollmentOracle, enrollment_oracle
 from training.propensity import PropensitySpec, program_metrics
-from training.spec import Prepared
+from training.spec import TabularPrepared
 
 
 @pytest.fixture(scope="module")
 def prop_labels(tiny_world: GenerateSummary) -> pd.DataFrame:
-    return labels.labels("propensity", tiny_world.out_dir)
+    return labels.propensity(tiny_world.out_dir)
 
 
 def test_customers_without_any_enrolment_keep_their_rows(
@@ -147,8 +147,15 @@ def test_evaluate_scores_the_oracle_on_the_model_test_rows(
     labels_ = spec.label_columns(df, cfg)
     sp = split(df, spec.split_target(df, cfg), cfg.split, cfg.tuning.seed)
     pre = FramePreprocessor().fit(df.loc[sp.train, list(feats.columns)])
-    prep = Prepared(
-        root, df, pre.transform(df[list(feats.columns)]), list(feats.columns), sp, pre, "x", labels_
+    prep = TabularPrepared(
+        dataset_dir=root,
+        fingerprint="x",
+        df=df,
+        X=pre.transform(df[list(feats.columns)]),
+        feats=list(feats.columns),
+        split=sp,
+        pre=pre,
+        labels=labels_,
     )
     fitted = spec.fit(prep, cfg, cfg.estimator)
     ev = spec.evaluate(prep, cfg, fitted)

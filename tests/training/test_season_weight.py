@@ -33,14 +33,13 @@ def test_config_refuses_season_weights_without_months() -> None:
 
 
 def test_churn_trains_on_season_weighted_rows(tiny_feature_store: Path) -> None:
-    from training.data import load_training_set
-    from training.pipeline import prepare
-    from training.spec import get_spec
+    from training.kinds import get_kind
 
     cfg = load_model_config("churn", season_weight_months=2)
-    spec = get_spec(cfg.spec)
-    df = load_training_set(tiny_feature_store, spec.labels)
-    prep = prepare(df, cfg, spec, tiny_feature_store)
+    kind = get_kind(cfg.kind)
+    spec = kind.spec()
+    df = spec.load(tiny_feature_store, cfg, kind)
+    prep = spec.prepare(df, cfg, tiny_feature_store)
     sp = prep.split
     assert prep.weight is not None
     test_months = set(pd.to_datetime(prep.df.loc[sp.test, "event_timestamp"]).dt.month)
@@ -53,7 +52,7 @@ def test_churn_trains_on_season_weighted_rows(tiny_feature_store: Path) -> None:
     assert prep.weight[sp.train].min() < 1.0  # the tiny world's training months vary
     _, data = spec._arrays(prep, cfg)  # type: ignore[attr-defined]
     np.testing.assert_allclose(data.train.get_weight(), prep.weight[sp.train])
-    unweighted = prepare(
-        df, cfg.model_copy(update={"season_weight_months": None}), spec, tiny_feature_store
+    unweighted = spec.prepare(
+        df, cfg.model_copy(update={"season_weight_months": None}), tiny_feature_store
     )
     assert unweighted.weight is None

@@ -13,17 +13,17 @@ from features.tables import read_table
 
 def test_churn_labels_and_as_of(tiny_world: GenerateSummary) -> None:
     root = tiny_world.out_dir
-    all_rows = labels.labels("churn", root)
+    all_rows = labels.churn(root)
     assert len(all_rows) == read_table(root, "churn_labels").num_rows
     cut = date(2024, 8, 1)
-    some = labels.labels("churn", root, as_of=cut)
+    some = labels.churn(root, as_of=cut)
     assert 0 < len(some) < len(all_rows)
     assert (some.event_timestamp + timedelta(days=90) <= pd.Timestamp(cut, tz="UTC")).all()
 
 
 def test_propensity_labels_follow_enrollments_and_offers(tiny_world: GenerateSummary) -> None:
     root = tiny_world.out_dir
-    df = labels.labels("propensity", root)
+    df = labels.propensity(root)
     enr = read_table(root, "enrollments").to_pandas()
     off = read_table(root, "offers").to_pandas()
     p = "paperless"
@@ -44,7 +44,7 @@ def test_propensity_labels_follow_enrollments_and_offers(tiny_world: GenerateSum
 
 def test_dr_response_rows_are_called_participants(tiny_world: GenerateSummary) -> None:
     root = tiny_world.out_dir
-    df = labels.labels("dr_response", root)
+    df = labels.dr_response(root)
     parts = read_table(root, "event_participants").to_pandas()
     called = parts[parts.called]
     assert len(df) == len(called)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wattwise.config import env_overrides
+from wattwise.config import deep_merge, env_overrides
 from wattwise.errors import ConfigError
 from wattwise.settings import load_settings
 
@@ -59,3 +59,24 @@ def test_repo_settings_file_is_valid() -> None:
     s = load_settings()
     assert s.mlflow.tracking_uri == "sqlite:///mlruns/mlflow.db"
     assert s.tracking_uri.endswith("/mlruns/mlflow.db")
+
+
+def test_deep_merge_merges_nested_keys_and_an_empty_mapping_clears_one() -> None:
+    base = {"promotion": {"metric": "roc_auc", "floor": {"roc_auc": ">= 0.55"}}, "seed": 1}
+    merged = deep_merge(base, {"promotion": {"floor": {"qini": "> 0"}}, "seed": 2})
+    assert merged == {
+        "promotion": {"metric": "roc_auc", "floor": {"roc_auc": ">= 0.55", "qini": "> 0"}},
+        "seed": 2,
+    }
+    cleared = deep_merge(base, {"promotion": {"floor": {}}})
+    assert cleared["promotion"] == {"metric": "roc_auc", "floor": {}}
+    assert base["promotion"]["floor"] == {"roc_auc": ">= 0.55"}  # the inputs are untouched
+
+
+def test_extra_kinds_must_be_module_attribute_refs(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text("kinds: ['mypkg.forecast:KIND', 'other_pkg.kinds']\n")
+    assert load_settings(p).kinds == ["mypkg.forecast:KIND", "other_pkg.kinds"]
+    p.write_text("kinds: ['not a module:KIND']\n")
+    with pytest.raises(ConfigError, match="kinds"):
+        load_settings(p)

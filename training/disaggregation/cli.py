@@ -1,4 +1,4 @@
-"""``wattwise disaggregate`` and ``wattwise train disaggregation``: wiring only."""
+"""``wattwise disaggregate``: wiring only (training is ``wattwise train disaggregation``)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import typer
 from wattwise.cli_state import state
 from wattwise.errors import ConfigError
 
-CONFIGS = {"synthetic": "disaggregation", "redd": "disaggregation_redd"}
-DATA = typer.Option("synthetic", "--data", help="synthetic or redd.")
+DATA = typer.Option("synthetic", "--data", help="Dataset of the model: synthetic or redd.")
 DATA_DIR = typer.Option(
     None, "--data-dir", help="Dataset folder (default: data/<dataset of the config>)."
 )
 
 
 def _config_name(data: str) -> str:
-    if data not in CONFIGS:
-        raise ConfigError(f"--data must be one of {sorted(CONFIGS)}, got {data!r}")
-    return CONFIGS[data]
+    """The disaggregation config (under configs/models) of a dataset."""
+    from training.config import find_model_config
+
+    return find_model_config("disaggregation", data).stem
 
 
 def disaggregate_cmd(
@@ -66,44 +66,3 @@ def disaggregate_cmd(
         path = plot_out or settings.reports_dir / "disaggregation" / f"{customer}_{month}.png"
         service.plot_breakdown(bd, path)
         typer.echo(f"plot: {path}")
-
-
-def train_disaggregation_cmd(
-    ctx: typer.Context,
-    data: str = DATA,
-    data_dir: Path | None = DATA_DIR,
-    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
-    timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
-    trial_seconds: float | None = typer.Option(
-        None, help="Time limit of one network fit in seconds."
-    ),
-    export: bool = typer.Option(
-        True, help="synthetic: export appliance features for every customer afterwards."
-    ),
-    threads: int = typer.Option(
-        1, min=1, help="torch CPU threads (small networks gain little from more)."
-    ),
-) -> None:
-    """Train the disaggregation models (synthetic or REDD), register, set aliases."""
-    import torch
-
-    from training.disaggregation.config import load_disagg_config
-    from training.disaggregation.train import train_disaggregation
-
-    torch.set_num_threads(threads)
-    settings = state(ctx).settings
-    cfg = load_disagg_config(_config_name(data))
-    res = train_disaggregation(
-        cfg,
-        settings,
-        dataset_dir=data_dir,
-        trials=trials,
-        timeout_s=timeout,
-        trial_seconds=trial_seconds,
-    )
-    typer.echo(res.render())
-    if data == "synthetic" and export:
-        from training.disaggregation import service
-
-        ds = data_dir or settings.data_dir / cfg.dataset
-        typer.echo(service.export_features(settings, ds, version=res.version, model=cfg.name))

@@ -15,10 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from training.config import SearchParam, TuningConfig
-from wattwise.config import deep_merge, read_yaml, validate
-from wattwise.errors import ConfigError
-from wattwise.paths import configs_dir
+from training.config import GateConfig, ModelConfig, TuningConfig
 
 # cycles a network can read as input channels (sin/cos of the phase); see estimators.py
 TIME_FEATURES = ("day", "week")
@@ -46,24 +43,31 @@ class DisaggSplit(_Cfg):
     train_share: float = Field(0.7, gt=0, lt=1)
 
 
-class DisaggConfig(_Cfg):
-    name: str
+class DisaggTuning(TuningConfig):
+    """Tuning of a network: ``trial_seconds`` caps one fit (None: epochs decide); torch runs
+    on ``threads`` CPU threads (small networks gain little from more)."""
+
+    trial_seconds: float | None = Field(None, gt=0)
+    threads: int = Field(1, ge=1, le=64)
+
+
+class DisaggConfig(ModelConfig):
     data: Literal["synthetic", "redd"] = "synthetic"
-    dataset: str = "synthetic"
     appliances: list[str]
     on_thresholds_w: dict[str, float] = {}
     resample_seconds: int = Field(60, ge=3, le=3600)  # REDD only
     split: DisaggSplit = DisaggSplit()
-    estimator: dict[str, Any] = {}
-    search_space: dict[str, SearchParam] = {}
-    tuning: TuningConfig = TuningConfig()
-    metric: DisaggMetric = DisaggMetric()
+    tuning: DisaggTuning = DisaggTuning()
+    metric: DisaggMetric = DisaggMetric()  # type: ignore[assignment]
+    promotion: GateConfig = GateConfig(metric="skill")
     classical: dict[str, Any] = {}
     # other architectures fitted with the tuned parameters and reported beside the network
     compare_archs: list[Literal["seq2point", "tcn"]] = []
     detection_kwh_per_month: dict[str, float] = {}
-    registered_name: str | None = None
     seed: int = 42
+    # the promotion gate's test set: per test home this many windows of this many days
+    gate_windows: int = Field(4, ge=1, le=64)
+    gate_window_days: float = Field(7.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _known(self) -> DisaggConfig:
@@ -122,16 +126,16 @@ class DisaggConfig(_Cfg):
             if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf"):
                 raise ValueError(f"estimator.loss_weights.{a} must be a number >= 0, got {w!r}")
 
-    @property
-    def model_name(self) -> str:
-        return self.registered_name or self.name
+    def study_key(self) -> list[Any]:
+        return [*super().study_key(), self.appliances, self.seed]
 
 
 def load_disagg_config(name_or_path: str | Path, **overrides: Any) -> DisaggConfig:
-    """``configs/models/<name>.yaml`` (or a path) with overrides; errors name the field."""
-    p = Path(name_or_path)
-    path = p if p.suffix in (".yaml", ".yml") else configs_dir() / "models" / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no disaggregation config {path}")
-    data = deep_merge(read_yaml(path), {k: v for k, v in overrides.items() if v is not None})
-    return validate(DisaggConfig, data, str(path))
+    """``load_model_config`` for a config that must be of the disaggregation kind."""
+    from training.config import load_model_config
+    from wattwise.errors import ConfigError
+
+    cfg = load_model_config(name_or_path, **overrides)
+    if not isinstance(cfg, DisaggConfig):
+        raise ConfigError(f"{name_or_path} is a {cfg.kind} config, not a disaggregation one")
+    return cfg

@@ -18,6 +18,7 @@ from training.disaggregation.breakdown import (
     shares,
     write_features,
 )
+from training.disaggregation.config import DisaggConfig
 from training.disaggregation.data import (
     Series,
     customer_meters,
@@ -205,11 +206,19 @@ def export_features(
     version: str = "champion",
     model: str = "disaggregation",
     bundle: DisaggBundle | None = None,
+    cfg: DisaggConfig | None = None,
 ) -> str:
-    """Monthly breakdown and detection flags of every customer → features/appliances.parquet."""
-    from training.disaggregation.config import load_disagg_config
+    """Monthly breakdown and detection flags of every customer → features/appliances.parquet.
 
-    cfg = load_disagg_config(model)
+    ``model``: the config (under configs/models) of the registered model, unless ``cfg``
+    is given."""
+    if cfg is None:
+        from training.config import load_model_config
+
+        loaded = load_model_config(model)
+        if not isinstance(loaded, DisaggConfig):
+            raise WattwiseError(f"{model} is a {loaded.kind} config, not a disaggregation one")
+        cfg = loaded
     b = bundle or load_bundle(settings, cfg.model_name, version)
     interval = meter_interval(dataset_dir)
     monthly = predict_monthly(dataset_dir, _predict_w(b, interval), b.appliances)

@@ -1,25 +1,21 @@
-"""Train, evaluate, track and register a disaggregation model.
+"""The disaggregation spec of the one training pipeline.
 
-prepared data (unseen-home or time split) → mean baseline and combinatorial optimisation
-(references) → Optuna study over window, channels and learning rate
-(:func:`training.tuning.tune`, the platform's persistent TPE study with pruning) calling the
-same fit as the final network → evaluation on the test homes/days (MAE, SAE, NDE, F1 per
-appliance; monthly energy-breakdown accuracy on synthetic homes) → MLflow (parent run,
-nested trial runs, metrics per model and appliance, the pyfunc with signature, input example
-and explicit requirements) → registered version: @champion when it is the first, else
-@challenger, and @champion moves when the candidate beats the champion on the candidate's
-test data.
+prepared data (unseen-home or time split) → the mean baseline and combinatorial
+optimisation (references) → Optuna trials over window, channels and learning rate calling
+the same fit as the final network (:func:`fit_network`) → evaluation on the test homes/days
+(MAE, SAE, NDE, F1 per appliance; monthly energy-breakdown accuracy on synthetic homes) →
+the pyfunc (a window of readings in, a series per appliance out) → registered, and
+promoted by the registry's gate on skill (1 - mean over appliances of MAE / the mean
+baseline's MAE), re-scored on windows of the test homes logged with the candidate.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,60 +27,16 @@ from training.disaggregation.estimators import (
     NeuralDisaggregator,
 )
 from training.disaggregation.metrics import all_metrics, skill
-from training.disaggregation.prepare import Prepared
+from training.disaggregation.prepare import Prepared as Windows
+from training.spec import Evaluation, Package, Prepared
 
 if TYPE_CHECKING:
-    from training.config import ModelConfig
-    from training.tuning import TuneResult
-    from wattwise.settings import Settings
+    from training.kinds.base import Kind
+    from training.tuning import FitFn
 
 log = logging.getLogger(__name__)
-EXPERIMENT = "disaggregation"
 VALID_WINDOWS = 16
-
-
-@dataclass
-class DisaggResult:
-    model_name: str
-    version: str
-    run_id: str
-    metrics: dict[str, pd.DataFrame]  # model → per-appliance metrics on the test split
-    tune: TuneResult
-    seconds: float
-    description: str
-    aliases: list[str] = field(default_factory=list)
-    breakdown: dict[str, float] = field(default_factory=dict)
-    best_params: dict[str, Any] = field(default_factory=dict)
-    arch: str = ""
-
-    def render(self) -> str:
-        lines = [
-            f"{self.model_name} v{self.version} (run {self.run_id[:8]}) in {self.seconds:.1f} s; "
-            f"{self.description}",
-            f"  study {self.tune.study_name}: {self.tune.trials_run} new trials "
-            f"({self.tune.trials_total} total, {self.tune.pruned} pruned), best valid skill "
-            f"{self.tune.best_value:.3f}; best {self.best_params}; network = {self.arch}",
-            "  test MAE (W) per appliance:",
-        ]
-        apps = list(next(iter(self.metrics.values())).index)
-        head = f"    {'model':<12}" + "".join(f"{a:>13}" for a in apps)
-        lines.append(head)
-        for name, m in self.metrics.items():
-            lines.append(f"    {name:<12}" + "".join(f"{m.loc[a, 'mae']:>13.1f}" for a in apps))
-        nn = self.metrics.get("network")
-        if nn is not None:
-            lines.append(
-                "  network: "
-                + "  ".join(
-                    f"{a} SAE {nn.loc[a, 'sae']:.2f} NDE {nn.loc[a, 'nde']:.2f} F1 {nn.loc[a, 'f1']:.2f}"
-                    for a in apps
-                )
-            )
-        for k, v in self.breakdown.items():
-            lines.append(f"  breakdown accuracy ({k}): {v:.3f}")
-        if self.aliases:
-            lines.append(f"  aliases: {', '.join('@' + a for a in self.aliases)}")
-        return "\n".join(lines)
+TRUE, BASE = "true_", "base_"  # gate test-set columns: the truth and the mean baseline
 
 
 def network_params(
@@ -101,20 +53,7 @@ def network_params(
     return kw
 
 
-def config_key(cfg: DisaggConfig) -> str:
-    """A short hash of what a trial's fit depends on besides the data."""
-    import hashlib
-
-    spec = {
-        "estimator": cfg.estimator,
-        "search_space": {k: v.model_dump() for k, v in cfg.search_space.items()},
-        "appliances": cfg.appliances,
-        "seed": cfg.seed,
-    }
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
-def reference_models(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
+def reference_models(cfg: DisaggConfig, P: Windows) -> dict[str, Any]:
     """The mean baseline and the classical method, fitted on the training split."""
     return {
         "mean": MeanDisaggregator(list(cfg.appliances)).fit(P.X["train"], P.Y["train"]),
@@ -126,7 +65,7 @@ def reference_models(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
 
 def fit_network(
     cfg: DisaggConfig,
-    P: Prepared,
+    P: Windows,
     params: dict[str, Any],
     baseline: Any,
     report: Any = None,
@@ -164,161 +103,24 @@ def fit_network(
     return est
 
 
-def evaluate(cfg: DisaggConfig, P: Prepared, models: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def evaluate_models(
+    cfg: DisaggConfig, P: Windows, models: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
     """Per-appliance test metrics of each model, with MAE relative to the mean baseline."""
     out = {}
     for name, est in models.items():
         pred = est.predict(P.X["test"], times=P.times)
-        m = all_metrics(P.Y["test"], pred, P.appliances, cfg.on_thresholds_w)
-        out[name] = m
+        out[name] = all_metrics(P.Y["test"], pred, P.appliances, cfg.on_thresholds_w)
     base = out["mean"]["mae"]
     for m in out.values():
         m["mae_vs_mean"] = m["mae"] / base
     return out
 
 
-def train_disaggregation(
-    cfg: DisaggConfig,
-    settings: Settings,
-    *,
-    dataset_dir: Path | None = None,
-    prepared: Prepared | None = None,
-    trials: int | None = None,
-    timeout_s: float | None = None,
-    trial_seconds: float | None = None,
-) -> DisaggResult:
-    """The whole pipeline for one config (synthetic or REDD); returns what it registered."""
-    import mlflow
-
-    from training import tracking
-    from training.disaggregation.prepare import prepare_redd, prepare_synthetic
-    from training.tuning import tune
-
-    t0 = time.perf_counter()
-    ds = dataset_dir or settings.data_dir / cfg.dataset
-    if prepared is not None:
-        P = prepared
-    elif cfg.data == "redd":
-        P = prepare_redd(ds, cfg)
-    else:
-        P = prepare_synthetic(ds, cfg)
-    client = tracking.setup(settings)
-    tracking.experiment(settings, EXPERIMENT if cfg.data == "synthetic" else cfg.name)
-    fp = P.fingerprint()
-    # the study is keyed by the data and by what its trials fit (a changed network config,
-    # time features say, starts a new study rather than reusing incomparable trials)
-    study_name = f"{cfg.name}-{ds.name}-{fp}-{config_key(cfg)}"
-    refs = reference_models(cfg, P)
-
-    with mlflow.start_run(run_name=f"{cfg.name}-{fp[:8]}") as parent:
-        mlflow.log_params(
-            {
-                "dataset": str(ds.name),
-                "data": cfg.data,
-                "training_set_fingerprint": fp,
-                "split": P.description,
-                "appliances": ",".join(cfg.appliances),
-                "interval_minutes": P.interval_minutes,
-                "train_windows": int(P.X["train"].shape[0]),
-                "train_readings": int(P.X["train"].size),
-            }
-        )
-        mlflow.set_tags({"wattwise.spec": "disaggregation", "wattwise.model": cfg.model_name})
-
-        fitted: dict[str, NeuralDisaggregator] = {}  # this run's trials, by parameters
-
-        def fit_trial(params: dict[str, Any], report: Any) -> float:
-            est = fit_network(cfg, P, params, refs["mean"], report, max_seconds=trial_seconds)
-            fitted[json.dumps(params, sort_keys=True, default=str)] = est
-            return float(est.best_score_)
-
-        def log_trial(t: Any) -> None:
-            with mlflow.start_run(run_name=f"trial-{t.number}", nested=True):
-                mlflow.log_params(t.params)
-                mlflow.set_tag("state", t.state.name)
-                if t.value is not None:
-                    mlflow.log_metric("valid_skill", t.value)
-
-        # tune() reads only tuning.*, metric.direction, estimator and search_space, which
-        # DisaggConfig declares with the same names and types as ModelConfig
-        tres = tune(
-            cast("ModelConfig", cfg),
-            settings,
-            fit_trial,
-            study_name,
-            trials=trials,
-            timeout_s=timeout_s,
-            log_trial=log_trial,
-        )
-        # the final model is the best trial's fit (same function, same data, same seed);
-        # refit only when the best trial ran in an earlier session of the study
-        key = json.dumps(tres.best_params, sort_keys=True, default=str)
-        best = fitted.get(key) or fit_network(
-            cfg, P, tres.best_params, refs["mean"], max_seconds=trial_seconds
-        )
-        models: dict[str, Any] = {**refs, "network": best}
-        for arch in cfg.compare_archs:
-            if arch != best.arch:
-                models[arch] = fit_network(
-                    cfg,
-                    P,
-                    {**tres.best_params, "arch": arch},
-                    refs["mean"],
-                    max_seconds=trial_seconds,
-                )
-        metrics = evaluate(cfg, P, models)
-        for name, m in metrics.items():
-            for a in m.index:
-                mlflow.log_metrics(
-                    {
-                        f"test_{name}_{a}_{k}": float(m.loc[a, k])
-                        for k in ("mae", "sae", "nde", "f1", "mae_vs_mean")
-                        if np.isfinite(m.loc[a, k])
-                    }
-                )
-        test_skill = float(1 - metrics["network"]["mae_vs_mean"].mean())
-        mlflow.log_metric("test_skill", test_skill)
-        mlflow.log_params({f"best_{k}": v for k, v in tres.best_params.items()})
-        floors = getattr(best, "floor_w_", None)
-        if floors is not None and best.floor_candidates_w:
-            mlflow.log_params(
-                {f"floor_w_{a}": float(v) for a, v in zip(P.appliances, floors, strict=True)}
-            )
-        breakdown: dict[str, float] = {}
-        if cfg.data == "synthetic" and P.series is not None:
-            from training.disaggregation.breakdown import panel_breakdown_accuracy
-
-            for name, est in models.items():
-                breakdown[name] = panel_breakdown_accuracy(ds, cfg, P, est)
-                mlflow.log_metric(f"test_{name}_breakdown_accuracy", breakdown[name])
-        version = _log_and_register(cfg, P, best, metrics, test_skill)
-        aliases = _set_aliases(cfg, settings, client, P, version, test_skill)
-        run_id = parent.info.run_id
-    return DisaggResult(
-        cfg.model_name,
-        version,
-        run_id,
-        metrics,
-        tres,
-        time.perf_counter() - t0,
-        P.description,
-        aliases,
-        breakdown,
-        tres.best_params,
-        best.arch,
-    )
-
-
-def bundle_meta(cfg: DisaggConfig, P: Prepared, est: Any = None) -> dict[str, Any]:
+def bundle_meta(cfg: DisaggConfig, P: Windows, est: Any = None) -> dict[str, Any]:
     """What a bundle's user needs besides the network: input column, units, time input."""
-    meta = _bundle_meta(cfg, P)
-    meta["time_features"] = list(getattr(est, "time_features", None) or [])
-    return meta
-
-
-def _bundle_meta(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
     if cfg.data == "redd":
-        return {
+        meta: dict[str, Any] = {
             "appliances": list(cfg.appliances),
             "input_column": "aggregate_W",
             "to_watts": 1.0,
@@ -326,44 +128,186 @@ def _bundle_meta(cfg: DisaggConfig, P: Prepared) -> dict[str, Any]:
             "resample_seconds": cfg.resample_seconds,
             "model": cfg.model_name,
         }
-    return {
-        "appliances": list(cfg.appliances),
-        "input_column": "kwh",
-        "to_watts": 60_000.0 / P.interval_minutes,
-        "unit": "kWh per interval",
-        "interval_minutes": P.interval_minutes,
-        "model": cfg.model_name,
-    }
+    else:
+        meta = {
+            "appliances": list(cfg.appliances),
+            "input_column": "kwh",
+            "to_watts": 60_000.0 / P.interval_minutes,
+            "unit": "kWh per interval",
+            "interval_minutes": P.interval_minutes,
+            "model": cfg.model_name,
+        }
+    meta["time_features"] = list(getattr(est, "time_features", None) or [])
+    return meta
 
 
-def _log_and_register(
-    cfg: DisaggConfig,
-    P: Prepared,
-    est: NeuralDisaggregator,
-    metrics: dict[str, pd.DataFrame],
-    test_skill: float,
-) -> str:
-    import mlflow
-    from mlflow.models import infer_signature
+def gate_windows(
+    cfg: DisaggConfig, P: Windows, baseline: Any, meta: dict[str, Any]
+) -> pd.DataFrame:
+    """The promotion gate's test set: per test home ``cfg.gate_windows`` windows of
+    ``cfg.gate_window_days`` days, evenly spaced, in the pyfunc's input form (``window_id``,
+    the input column, ``ts`` when the network reads the time) beside the truth (``true_<a>``)
+    and the mean baseline (``base_<a>``), in the input's unit."""
+    from training.disaggregation.pyfunc import TS, WINDOW_ID
 
-    from training.disaggregation.pyfunc import (
-        START,
-        TS,
-        DisaggBundle,
-        DisaggModel,
-        save_bundle,
-    )
-    from training.tracking import PIP_REQUIREMENTS
+    X, Y, T = P.X["test"], P.Y["test"], P.X["test"].shape[1]
+    length = min(T, max(1, int(round(cfg.gate_window_days * 1440 / P.interval_minutes))))
+    starts = np.unique(np.linspace(0, T - length, cfg.gate_windows).round().astype(int))
+    to_w = float(meta["to_watts"])
+    base = baseline.predict(X, times=P.times)
+    frames = []
+    for h, home in enumerate(P.ids["test"]):
+        for s in starts:
+            sl = slice(s, s + length)
+            f = pd.DataFrame({WINDOW_ID: f"{home}:{s}", meta["input_column"]: X[h, sl] / to_w})
+            if meta["time_features"] and P.times is not None:
+                f[TS] = pd.to_datetime(P.times[sl], unit="s")
+            for j, a in enumerate(P.appliances):
+                f[TRUE + a] = Y[h, sl, j] / to_w
+                f[BASE + a] = base[h, sl, j] / to_w
+            frames.append(f)
+    out = pd.concat(frames, ignore_index=True)
+    # a window where the meter read nothing is no test of a model
+    return out[np.isfinite(out[meta["input_column"]])].reset_index(drop=True)
 
-    meta = bundle_meta(cfg, P, est)
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        (d / "eval").mkdir()
-        for name, m in metrics.items():
-            m.to_csv(d / "eval" / f"metrics_{name}.csv")
-        (d / "eval" / "split.json").write_text(json.dumps(P.ids))
-        mlflow.log_artifacts(str(d / "eval"), "eval")
-        bundle = save_bundle(d / "bundle", est, meta)
+
+@dataclass(kw_only=True)
+class DisaggPrepared(Prepared):
+    windows: Windows
+    refs: dict[str, Any]
+
+
+class DisaggregationSpec:
+    """Appliance loads from the aggregate meter: a network, with the references beside it."""
+
+    def __init__(self) -> None:
+        self._fitted: dict[str, NeuralDisaggregator] = {}  # this run's trial fits
+
+    def load(self, dataset_dir: Path, cfg: DisaggConfig, kind: Kind) -> Windows:
+        from training.disaggregation.prepare import prepare_redd, prepare_synthetic
+
+        return (
+            prepare_redd(dataset_dir, cfg)
+            if cfg.data == "redd"
+            else prepare_synthetic(dataset_dir, cfg)
+        )
+
+    def prepare(self, data: Windows, cfg: DisaggConfig, ds: Path) -> DisaggPrepared:
+        import torch
+
+        torch.set_num_threads(cfg.tuning.threads)
+        return DisaggPrepared(
+            dataset_dir=ds,
+            fingerprint=data.fingerprint(),
+            params={
+                "data": cfg.data,
+                "split": data.description,
+                "appliances": ",".join(cfg.appliances),
+                "interval_minutes": data.interval_minutes,
+                "train_windows": int(data.X["train"].shape[0]),
+                "train_readings": int(data.X["train"].size),
+            },
+            windows=data,
+            refs=reference_models(cfg, data),
+        )
+
+    def objective(self, prep: DisaggPrepared, cfg: DisaggConfig) -> FitFn:
+        def fit_trial(params: dict[str, Any], report: Any) -> float:
+            est = fit_network(
+                cfg,
+                prep.windows,
+                params,
+                prep.refs["mean"],
+                report,
+                max_seconds=cfg.tuning.trial_seconds,
+            )
+            self._fitted[_key(params)] = est
+            return float(est.best_score_)
+
+        return fit_trial
+
+    def fit(
+        self, prep: DisaggPrepared, cfg: DisaggConfig, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The best trial's network (refitted only when that trial ran in an earlier session
+        of the study), the references, and the other architectures with the same parameters."""
+        tuned = {k: v for k, v in params.items() if k in cfg.search_space}
+        best = self._fitted.get(_key(tuned)) or fit_network(
+            cfg, prep.windows, tuned, prep.refs["mean"], max_seconds=cfg.tuning.trial_seconds
+        )
+        models: dict[str, Any] = {**prep.refs, "network": best}
+        for arch in cfg.compare_archs:
+            if arch != best.arch:
+                models[arch] = fit_network(
+                    cfg,
+                    prep.windows,
+                    {**tuned, "arch": arch},
+                    prep.refs["mean"],
+                    max_seconds=cfg.tuning.trial_seconds,
+                )
+        return models
+
+    def evaluate(
+        self, prep: DisaggPrepared, cfg: DisaggConfig, fitted: dict[str, Any]
+    ) -> Evaluation:
+        P = prep.windows
+        per_model = evaluate_models(cfg, P, fitted)
+        logged: dict[str, float] = {}
+        for name, m in per_model.items():
+            for a in m.index:
+                for k in ("mae", "sae", "nde", "f1", "mae_vs_mean"):
+                    logged[f"{name}_{a}_{k}"] = float(m.loc[a, k])
+        test_skill = float(1 - per_model["network"]["mae_vs_mean"].mean())
+        logged["skill"] = test_skill
+        breakdown: dict[str, float] = {}
+        if cfg.data == "synthetic" and P.series is not None:
+            from training.disaggregation.breakdown import panel_breakdown_accuracy
+
+            for name, est in fitted.items():
+                breakdown[name] = panel_breakdown_accuracy(prep.dataset_dir, cfg, P, est)
+                logged[f"{name}_breakdown_accuracy"] = breakdown[name]
+        best = fitted["network"]
+        floors = getattr(best, "floor_w_", None)
+        return Evaluation(
+            {"skill": test_skill},
+            logged,
+            {
+                "per_model": per_model,
+                "breakdown": breakdown,
+                "arch": best.arch,
+                "description": P.description,
+                "floors_w": (
+                    dict(zip(P.appliances, np.asarray(floors).tolist(), strict=True))
+                    if floors is not None and best.floor_candidates_w
+                    else {}
+                ),
+            },
+        )
+
+    def package(
+        self,
+        prep: DisaggPrepared,
+        cfg: DisaggConfig,
+        fitted: dict[str, Any],
+        ev: Evaluation,
+        tmp: Path,
+    ) -> Package:
+        from mlflow.models import infer_signature
+
+        from training.disaggregation.pyfunc import START, TS, DisaggBundle, DisaggModel, save_bundle
+        from training.tracking import PIP_REQUIREMENTS
+
+        P, est = prep.windows, fitted["network"]
+        meta = bundle_meta(cfg, P, est)
+        (tmp / "eval").mkdir(exist_ok=True)
+        files: dict[Path, str] = {}
+        for name, m in ev.details["per_model"].items():
+            path = tmp / "eval" / f"metrics_{name}.csv"
+            m.to_csv(path)
+            files[path] = "eval"
+        (tmp / "eval" / "split.json").write_text(json.dumps(P.ids))
+        files[tmp / "eval" / "split.json"] = "eval"
+        bundle = save_bundle(tmp / "bundle", est, meta)
         n_ex = int(min(P.X["test"].shape[1], 96))
         x = np.nan_to_num(P.X["test"][0, :n_ex]) / meta["to_watts"]
         example = pd.DataFrame({meta["input_column"]: x.astype(np.float64)})
@@ -373,24 +317,63 @@ def _log_and_register(
             example[TS] = pd.to_datetime(P.times[:n_ex], unit="s")
             params = {START: ""}  # or, without a ts column, the first reading's time
         out = DisaggBundle(bundle, device="cpu").predict_frame(example)
-        signature = _optional_ts(infer_signature(example, out, params=params))
-        info = mlflow.pyfunc.log_model(
-            name="model",
+        return Package(
             python_model=DisaggModel(),
             artifacts={"bundle": str(bundle)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=[*PIP_REQUIREMENTS, f"torch=={_torch_version()}"],
+            example=example,
+            example_output=out,
+            test_set=gate_windows(cfg, P, prep.refs["mean"], meta),
+            files=files,
+            tags={"test_skill": f"{ev.headline['skill']:.4f}"},
+            signature=_optional_ts(infer_signature(example, out, params=params)),
+            requirements=[*PIP_REQUIREMENTS, f"torch=={_torch_version()}"],
         )
-    mv = mlflow.register_model(
-        info.model_uri, cfg.model_name, tags={"wattwise.spec": "disaggregation"}
-    )
-    from mlflow import MlflowClient
 
-    MlflowClient().set_model_version_tag(
-        cfg.model_name, mv.version, "test_skill", f"{test_skill:.4f}"
-    )
-    return str(mv.version)
+    def gate_metrics(
+        self, model: Any, test: pd.DataFrame, tags: dict[str, str]
+    ) -> dict[str, float]:
+        """Skill and MAE per appliance of a loaded pyfunc on the logged test windows."""
+        from training.registry import model_inputs
+
+        appliances = [c[len(TRUE) :] for c in test.columns if c.startswith(TRUE)]
+        pred = model.predict(model_inputs(model, test))
+        out: dict[str, float] = {}
+        mae, base = {}, {}
+        for a in appliances:
+            t = test[TRUE + a].to_numpy(float)
+            ok = np.isfinite(t)
+            mae[a] = float(np.mean(np.abs(pred[a].to_numpy(float)[ok] - t[ok])))
+            base[a] = float(np.mean(np.abs(test[BASE + a].to_numpy(float)[ok] - t[ok])))
+            out[f"mae_{a}"] = mae[a]
+        out["skill"] = skill(mae, base)
+        out["rows"] = float(len(test))
+        return out
+
+    def render(self, ev: Evaluation) -> list[str]:
+        d = ev.details
+        per_model: dict[str, pd.DataFrame] = d["per_model"]
+        lines = [f"  {d['description']}; network = {d['arch']}", "  test MAE (W) per appliance:"]
+        apps = list(next(iter(per_model.values())).index)
+        lines.append(f"    {'model':<12}" + "".join(f"{a:>13}" for a in apps))
+        for name, m in per_model.items():
+            lines.append(f"    {name:<12}" + "".join(f"{m.loc[a, 'mae']:>13.1f}" for a in apps))
+        nn = per_model.get("network")
+        if nn is not None:
+            lines.append(
+                "  network: "
+                + "  ".join(
+                    f"{a} SAE {nn.loc[a, 'sae']:.2f} NDE {nn.loc[a, 'nde']:.2f} F1 {nn.loc[a, 'f1']:.2f}"
+                    for a in apps
+                )
+            )
+        lines.append(f"  test skill {ev.headline['skill']:.3f} (1 - MAE / the mean baseline's)")
+        for k, v in d["breakdown"].items():
+            lines.append(f"  breakdown accuracy ({k}): {v:.3f}")
+        return lines
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def _optional_ts(signature: Any) -> Any:
@@ -411,48 +394,3 @@ def _torch_version() -> str:
     import torch
 
     return str(torch.__version__).split("+")[0]
-
-
-def _set_aliases(
-    cfg: DisaggConfig, settings: Settings, client: Any, P: Prepared, version: str, test_skill: float
-) -> list[str]:
-    """@champion for the first version; otherwise @challenger, and @champion moves when the
-    candidate's test skill beats the champion's on the candidate's own test data."""
-    import mlflow
-
-    from training.disaggregation.pyfunc import DisaggBundle
-    from training.registry import CHALLENGER, CHAMPION, alias_version, move_alias
-
-    champ = alias_version(client, cfg.model_name, CHAMPION)
-    metrics = {"test_skill": test_skill}
-    if champ is None:
-        move_alias(settings, client, cfg.model_name, CHAMPION, version, metrics, "first champion")
-        return [CHAMPION]
-    move_alias(settings, client, cfg.model_name, CHALLENGER, version, metrics, "newly trained")
-    try:
-        path = mlflow.artifacts.download_artifacts(
-            f"models:/{cfg.model_name}/{champ}/artifacts/bundle"
-        )
-        old = DisaggBundle(Path(path))
-        if old.appliances != list(cfg.appliances):
-            return [CHALLENGER]
-        pred = old.predict_array(P.X["test"] / old.to_watts, times=P.times) * old.to_watts
-        base = MeanDisaggregator().fit(P.X["train"], P.Y["train"]).predict(P.X["test"])
-        mb = all_metrics(P.Y["test"], base, P.appliances, cfg.on_thresholds_w)["mae"].to_dict()
-        mc = all_metrics(P.Y["test"], pred, P.appliances, cfg.on_thresholds_w)["mae"].to_dict()
-        champ_skill = skill(mc, mb)
-    except Exception as exc:  # an unreadable old champion must not block a new model
-        log.warning("could not score @champion v%s on the new test data: %s", champ, exc)
-        return [CHALLENGER]
-    if test_skill > champ_skill:
-        move_alias(
-            settings,
-            client,
-            cfg.model_name,
-            CHAMPION,
-            version,
-            {"candidate": test_skill, "champion": champ_skill},
-            f"test skill {test_skill:.4f} > champion's {champ_skill:.4f} on the same test data",
-        )
-        return [CHAMPION, CHALLENGER]
-    return [CHALLENGER]

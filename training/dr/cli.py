@@ -131,26 +131,11 @@ def train_command(
     trials: int | None = typer.Option(None, help="Optuna trials (default: the model config)."),
     dataset: str = DATASET_OPT,
     data_dir: Path | None = DATA_DIR_OPT,
-    config: Path | None = CONFIG_OPT,
-    truth: bool = typer.Option(
-        True, help="Score against the synthetic truth (oracle) when present."
-    ),
 ) -> None:
-    """Train the response model (registered as dr_response) and score targeting (Qini)."""
-    from features.dr.oracle import has_truth as truth_present
-    from training.dr.response import load_response_config, train_response
+    """Train the response model (registered as dr_response): `wattwise train dr_response`."""
+    from training.cli import run_training
 
-    ds = _ds(ctx, dataset, data_dir)
-    has_truth = truth and truth_present(ds)
-    res = train_response(
-        load_response_config(),
-        _cfg(config),
-        state(ctx).settings,
-        dataset_dir=ds,
-        trials=trials,
-        with_truth=has_truth,
-    )
-    typer.echo(res.render())
+    run_training(ctx, "dr_response", data_dir=_ds(ctx, dataset, data_dir), trials=trials)
 
 
 @dr_app.command("plan")

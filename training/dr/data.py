@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -113,6 +114,57 @@ def settled(dataset_dir: Path) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
+SERVICE = "dr_response_v1"  # the FeatureService of the dr_response kind (training.kinds)
+
+
+def model_frame(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """The model's inputs: ``rows`` (keys, event context ``ctx_*``) beside the FeatureService
+    values of each row (same order), as floats, with the derived ``x_*`` features.
+
+    The one function that builds DR model inputs: training (:func:`event_rows`), planning
+    (``training.dr.plan``) and the scoring service all call it.
+    """
+    feats = features.drop(columns=["customer_id", "event_timestamp"], errors="ignore")
+    out = pd.concat([rows.reset_index(drop=True), as_float_features(feats, [])], axis=1)
+    out[CONTEXT] = out[CONTEXT].astype("float64")
+    return derived_features(out)
+
+
+def event_context_of(
+    dataset_dir: Path,
+    event: dict[str, Any],
+    past: pd.DataFrame,
+    temperature_c: float | None = None,
+) -> dict[str, float]:
+    """The ``ctx_*`` values of one event (from the events table or a request) among the
+    ``past`` events (for the region's recent events); the dataset's weather over the event
+    hours, or ``temperature_c`` (a forecast) where given or where the dataset has none."""
+    ev = {
+        "event_id": event.get("event_id") or "__request__",
+        "region": event.get("region"),
+        "start": pd.Timestamp(event["start"]),
+        "end": pd.Timestamp(event["end"]),
+        "notified_at": event.get("notified_at"),
+        "incentive_per_kwh": event.get("incentive_per_kwh"),
+    }
+    cols = ["event_id", "region", "start", "end", "notified_at", "incentive_per_kwh"]
+    others = past[[c for c in cols if c in past.columns]]
+    others = others[others.event_id != ev["event_id"]]
+    frame = pd.concat([others, pd.DataFrame([ev])], ignore_index=True)
+    for c in ("start", "end", "notified_at"):
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+    ctx = event_context(dataset_dir, frame).iloc[-1]
+    out = {c: float(ctx[c]) if pd.notna(ctx[c]) else float("nan") for c in CONTEXT}
+    if temperature_c is not None:
+        out["ctx_temp_mean_c"] = out["ctx_temp_max_c"] = float(temperature_c)
+    if not np.isfinite(out["ctx_temp_mean_c"]):
+        raise DataError(
+            f"no weather in the dataset for the event hours {ev['start']}..{ev['end']}: give "
+            "the forecast temperature (°C)"
+        )
+    return out
+
+
 def event_rows(dataset_dir: Path, cfg: DRConfig, with_outcome: bool = True) -> pd.DataFrame:
     """Participants of every DR event with features (point-in-time), context and outcome."""
     from features.store import historical, open_store
@@ -135,10 +187,7 @@ def event_rows(dataset_dir: Path, cfg: DRConfig, with_outcome: bool = True) -> p
             on=["event_id", "customer_id"],
             how="left",
         )
-    entity = rows[["customer_id", "event_timestamp"]]
-    feats = historical(open_store(dataset_dir), "dr_response", entity)
-    feats = feats.drop(columns=["customer_id", "event_timestamp"], errors="ignore")
-    out = pd.concat([rows.reset_index(drop=True), as_float_features(feats, [])], axis=1)
-    out[CONTEXT] = out[CONTEXT].astype("float64")
-    out = derived_features(out)
+    rows = rows.reset_index(drop=True)
+    feats = historical(open_store(dataset_dir), SERVICE, rows[["customer_id", "event_timestamp"]])
+    out = model_frame(rows, feats)
     return out.sort_values(["start", "event_id", "customer_id"]).reset_index(drop=True)

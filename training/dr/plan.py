@@ -25,7 +25,7 @@ from scipy.stats import norm
 from features.dr.config import DRConfig
 from features.dr.events import read_events
 from features.dr.panel import _glob, customer_zones
-from training.dr.data import CONTEXT, as_float_features, derived_features, event_context
+from training.dr.data import SERVICE, event_context, model_frame
 from wattwise.errors import DataError, WattwiseError
 
 if TYPE_CHECKING:
@@ -131,19 +131,15 @@ def plan_event(
     ent = ev[["event_id", "customers", "notified_at"]].explode("customers")
     ent = ent.rename(columns={"customers": "customer_id", "notified_at": "event_timestamp"})
     ent = ent.merge(ctx.drop(columns=["notified_at"], errors="ignore"), on="event_id")
-    feats = historical(
-        open_store(dataset_dir), "dr_response", ent[["customer_id", "event_timestamp"]]
-    )
-    feats = feats.drop(columns=["customer_id", "event_timestamp"], errors="ignore")
-    X = pd.concat([ent.reset_index(drop=True), as_float_features(feats, [])], axis=1)
-    X[CONTEXT] = X[CONTEXT].astype("float64")
-    X = derived_features(X)
+    ent = ent.reset_index(drop=True)
+    feats = historical(open_store(dataset_dir), SERVICE, ent[["customer_id", "event_timestamp"]])
+    X = model_frame(ent, feats)
     setup(settings)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:  # MLflow raises its own errors for a missing model/alias
         raise WattwiseError(
-            f"cannot load {model_uri}: train it first (`wattwise dr train`)"
+            f"cannot load {model_uri}: train it first (`wattwise train dr_response`)"
         ) from exc
     from training.registry import model_inputs
 

@@ -41,8 +41,15 @@ def _root(
     ),
 ) -> None:
     """wattwise: ingest → features (Feast) → train (Optuna, MLflow) → serve (BentoML) → monitor."""
-    ctx.obj = State(verbose, settings)
+    ctx.obj = State(verbose, settings, catalog_factory=_catalog)
     setup_logging(verbose=verbose)
+
+
+def _catalog(settings: object) -> object:
+    """The model kinds, for command groups below the kinds registry (``features``)."""
+    from training.kinds import KindCatalog
+
+    return KindCatalog(settings)  # type: ignore[arg-type]
 
 
 # Wiring only: each group module is light (typer and our own code; no ML libraries).

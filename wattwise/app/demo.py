@@ -49,6 +49,7 @@ def demo(
     from features.synth.config import load_world_config
     from features.synth.generate import generate
     from training.config import load_model_config
+    from training.kinds import feature_services
     from training.pipeline import train
     from training.registry import history
 
@@ -81,7 +82,7 @@ def demo(
     fsum = build_features(ds)
     build_attributes(ds)
     typer.echo(fsum.render())
-    applied = apply(ds)
+    applied = apply(ds, feature_services(settings))
     typer.echo(
         f"Feast: applied {len(applied)} objects ({', '.join(a for a in applied if 'Service' in a)})"
     )
@@ -97,12 +98,18 @@ def demo(
         return
 
     t = _stage(3, total, f"train churn ({trials} Optuna trials) → MLflow → registry gate")
-    churn = train(load_model_config("churn"), settings, dataset_dir=ds, trials=trials)
+    churn = train(
+        load_model_config("churn"), settings, dataset_dir=ds, trials=trials, config_ref="churn"
+    )
     typer.echo(churn.render())
 
     t = _stage(4, total, f"train propensity and offer uplift ({max(1, trials // 2)} trials)")
     prop = train(
-        load_model_config("propensity"), settings, dataset_dir=ds, trials=max(1, trials // 2)
+        load_model_config("propensity"),
+        settings,
+        dataset_dir=ds,
+        trials=max(1, trials // 2),
+        config_ref="propensity",
     )
     typer.echo(prop.render())
 

@@ -1,0 +1,256 @@
+"""Request and response bodies of the model kinds' HTTP routes (they make the OpenAPI page).
+
+Types are strict where a wrong type would silently change a score: ids are strings, numbers
+must be finite (NaN and infinity are refused with the field named), unknown fields are
+refused (a typo is not ignored). Limits that depend on the serving config (the batch size)
+are checked by the service. :func:`score_schemas` builds the bodies of the generic
+``/<kind>/score`` route from a kind's output columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StrictBool,
+    create_model,
+)
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
+FeatureValue = StrictBool | FiniteFloat | str | None
+Ids = Annotated[
+    list[CustomerId] | None, Field(description="Customer ids (features from the online store).")
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerFeatures(_In):
+    """A customer with features the caller computed (all of the model's FeatureService)."""
+
+    customer_id: CustomerId
+    features: dict[str, FeatureValue]
+    consent_marketing: StrictBool | None = Field(
+        None,
+        description="Propensity only: consent when the customer is not in the customers table.",
+    )
+
+
+Items = Annotated[
+    list[CustomerFeatures] | None,
+    Field(description="Customers with caller-computed features (instead of customer_ids)."),
+]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+# ---- churn -----------------------------------------------------------------------------
+
+
+class ChurnRequest(_In):
+    customer_ids: Ids = None
+    customers: Items = None
+    reasons: StrictBool = True
+    reason_method: Literal["path", "shap"] | None = Field(
+        None,
+        description="path (decision-path contributions) or shap (TreeSHAP, slower); "
+        "default from the serving config",
+    )
+
+
+class ChurnResult(BaseModel):
+    customer_id: str
+    probability: float | None = None
+    decision: bool | None = None
+    reasons: list[str] = []
+    error: str | None = None
+
+
+class ChurnResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    threshold: float
+    results: list[ChurnResult]
+
+
+# ---- propensity --------------------------------------------------------------------------
+
+
+class PropensityRequest(_In):
+    customer_ids: Ids = None
+    customers: Items = None
+    programs: list[str] | None = Field(None, description="Programs to score (default: all).")
+
+
+class ProgramScore(BaseModel):
+    p_no_offer: float = Field(
+        description="Calibrated probability of enrolling within 90 days without an offer."
+    )
+    p_offer: float = Field(
+        description="The same calibrated model's probability of enrolling with an offer."
+    )
+    uplift: float = Field(
+        description="p_offer - p_no_offer: what an offer adds, by the same calibrated model."
+    )
+    t_learner_uplift: float | None = Field(
+        None,
+        description="The T-learner's estimate (two uncalibrated boosters, offered vs not); "
+        "null where an arm had too few enrolments to fit.",
+    )
+    offer: bool = Field(
+        description="Whether ranking by uplift may offer this program: its uplift passed "
+        "the model's test gate."
+    )
+    offer_reason: str | None = Field(
+        None, description="Why the program is not offered by ranking (null when it is)."
+    )
+
+
+class PropensityResult(BaseModel):
+    customer_id: str
+    scores: dict[str, ProgramScore] | None = None
+    reason: str | None = Field(None, description="Why no marketing score was given.")
+    error: str | None = None
+
+
+class PropensityResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    results: list[PropensityResult]
+
+
+# ---- disaggregation ----------------------------------------------------------------------
+
+
+class Reading(_In):
+    ts: AwareDatetime
+    kwh: FiniteFloat = Field(ge=0)
+
+
+class BreakdownRequest(_In):
+    customer_id: CustomerId | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    readings: list[Reading] | None = None
+
+
+class ApplianceShare(BaseModel):
+    appliance: str
+    kwh: float
+    share: float
+
+
+class BreakdownResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    customer_id: str | None
+    start: datetime | None
+    end: datetime | None
+    total_kwh: float
+    appliances: list[ApplianceShare]
+
+
+# ---- demand response ---------------------------------------------------------------------
+
+
+class EventSpec(_In):
+    """An event given inline (one not yet in the events table)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    kind: str = "dr"
+    region: str | None = None
+    notified_at: AwareDatetime | None = None
+    incentive_per_kwh: FiniteFloat | None = Field(None, ge=0)
+    price_per_kwh: FiniteFloat | None = Field(None, ge=0)
+    temperature_c: FiniteFloat | None = Field(
+        None,
+        ge=-60,
+        le=60,
+        description="Forecast mean temperature over the event hours (°C); needed when the "
+        "dataset has no weather for them.",
+    )
+
+
+class DrPredictRequest(_In):
+    customer_ids: Annotated[list[CustomerId], Field(description="Customer ids.")]
+    event_id: str | None = None
+    event: EventSpec | None = None
+
+
+class DrResult(BaseModel):
+    customer_id: str
+    expected_kw_reduction: float | None = None
+    error: str | None = None
+
+
+class DrPredictResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    event_id: str | None
+    results: list[DrResult]
+
+
+class DrTargetRequest(_In):
+    target_kw: Annotated[FiniteFloat, Field(gt=0)]
+    event_id: str | None = None
+    event: EventSpec | None = None
+    customer_ids: Ids = None
+
+
+class DrTargetRow(BaseModel):
+    rank: int
+    customer_id: str
+    expected_kw_reduction: float
+    cumulative_kw: float
+
+
+class DrTargetResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    event_id: str | None
+    target_kw: float
+    reached: bool
+    selected_kw: float
+    candidates: int
+    customers: list[DrTargetRow]
+
+
+# ---- the generic /<kind>/score route -----------------------------------------------------
+
+
+class ScoreRequest(_In):
+    customer_ids: Ids = None
+    customers: Items = None
+
+
+def score_schemas(
+    kind: str, outputs: Mapping[str, type]
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Request and response bodies of ``/<kind>/score`` for a pyfunc with ``outputs``."""
+    stem = "".join(p.capitalize() for p in kind.split("_"))
+    fields: dict[str, Any] = {"customer_id": (str, ...)}
+    for name, typ in outputs.items():
+        fields[name] = (typ | None, None)
+    fields["error"] = (str | None, None)
+    result = create_model(f"{stem}Result", **fields)
+    response = create_model(
+        f"{stem}Response",
+        request_id=(str, ...),
+        model=(ModelInfo, ...),
+        results=(list[result], ...),  # type: ignore[valid-type]
+    )
+    request = create_model(f"{stem}Request", __base__=ScoreRequest)
+    return request, response
