@@ -28,6 +28,7 @@ from training.spec import Evaluation, Package, Prepared
 from wattwise.errors import DataError
 
 if TYPE_CHECKING:
+    from training.dr.models import RegFit
     from training.kinds.base import Kind
     from training.kinds.dr_response import DRResponseConfig
     from training.tuning import FitFn
@@ -156,7 +157,9 @@ class DRResponseSpec:
             truth=truth,
         )
 
-    def _fit(self, prep: DRPrepared, cfg: DRResponseConfig, params: dict[str, Any], report: Any):  # type: ignore[no-untyped-def]
+    def _fit(
+        self, prep: DRPrepared, cfg: DRResponseConfig, params: dict[str, Any], report: Any
+    ) -> RegFit:
         from training.dr.models import fit_regressor
 
         ctr, cva = prep.train & prep.called, prep.valid & prep.called

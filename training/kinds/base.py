@@ -21,7 +21,6 @@ from features.services import LabelBuilder, ServiceDecl
 
 if TYPE_CHECKING:
     from training.config import ModelConfig
-    from training.spec import ModelSpec
 
 # How the scoring service loads and calls a registered version of a kind:
 # "binary" (training.pyfunc.BinaryModel: probability, decision, reasons on a fast path),
@@ -64,7 +63,9 @@ class Kind:
     name: str  # the registered model's default name, the route prefix, `wattwise train NAME`
     summary: str
     config: type[ModelConfig]  # validates configs/models/*.yaml files with `kind: NAME`
-    spec: Callable[[], ModelSpec]  # a fresh training spec per training run
+    # a fresh training spec per run: a training.spec.ModelSpec (each spec narrows the config
+    # and prepared-data types it takes, so the factory's type is not the protocol's)
+    spec: Callable[[], Any]
     feature_service: ServiceDecl | None = None  # the FeatureService it reads, declared here
     labels: LabelBuilder | None = None  # entity rows with labels (tabular kinds)
     inputs: Inputs = no_derived_features

@@ -7,6 +7,8 @@ path, batch scored from the offline store, monitored for drift.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from features import labels
 from features.services import ServiceDecl
 from training.config import TabularConfig
@@ -16,8 +18,11 @@ from training.kinds.schemas import ChurnRequest, ChurnResponse
 # the customer-keyed groups both customer models read (propensity_v1 shares them)
 CUSTOMER_GROUPS = ("usage", "load_shape", "peer", "rate", "billing", "engagement", "programs")
 
+if TYPE_CHECKING:
+    from training.binary import BinarySpec
 
-def _spec():  # type: ignore[no-untyped-def]
+
+def _spec() -> BinarySpec:
     from training.binary import BinarySpec
     from training.oracle import churn_oracle_probability
 

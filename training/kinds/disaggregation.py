@@ -9,7 +9,7 @@ breakdown and detection flags of every customer go back to the feature store (th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features import labels
 from features.services import ServiceDecl
@@ -17,8 +17,11 @@ from training.disaggregation.config import DisaggConfig
 from training.kinds.base import Kind, Route
 from training.kinds.schemas import BreakdownRequest, BreakdownResponse
 
+if TYPE_CHECKING:
+    from training.disaggregation.train import DisaggregationSpec
 
-def _spec():  # type: ignore[no-untyped-def]
+
+def _spec() -> DisaggregationSpec:
     from training.disaggregation.train import DisaggregationSpec
 
     return DisaggregationSpec()

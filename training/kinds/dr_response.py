@@ -8,7 +8,7 @@ features, the settled reduction); one LightGBM regressor (training.dr.spec); ser
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,9 @@ from training.kinds.schemas import (
     DrTargetRequest,
     DrTargetResponse,
 )
+
+if TYPE_CHECKING:
+    from training.dr.spec import DRResponseSpec
 
 
 class RegressionMetric(_Cfg):
@@ -47,7 +50,7 @@ class DRResponseConfig(ModelConfig):
     promotion: GateConfig = GateConfig(metric="rmse", higher_is_better=False)
 
 
-def _spec():  # type: ignore[no-untyped-def]
+def _spec() -> DRResponseSpec:
     from training.dr.spec import DRResponseSpec
 
     return DRResponseSpec()

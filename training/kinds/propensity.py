@@ -8,6 +8,8 @@ monitored.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, field_validator
 
 from features import labels
@@ -16,6 +18,9 @@ from training.config import GateConfig, TabularConfig, floor_rules
 from training.kinds.base import Kind, Route
 from training.kinds.churn import CUSTOMER_GROUPS
 from training.kinds.schemas import PropensityRequest, PropensityResponse
+
+if TYPE_CHECKING:
+    from training.propensity import PropensitySpec
 
 
 class PropensityConfig(TabularConfig):
@@ -36,7 +41,7 @@ class PropensityConfig(TabularConfig):
         return (not fails, ("; ".join(fails) + " on the test rows") if fails else None)
 
 
-def _spec():  # type: ignore[no-untyped-def]
+def _spec() -> PropensitySpec:
     from training.propensity import PropensitySpec
 
     return PropensitySpec()
