@@ -45,14 +45,22 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 RESERVED = {"HOME", "SETTINGS", "CONFIGS"}  # WATTWISE_HOME etc. locate files, not keys
+# Prefixes of configs other than the settings that share the WATTWISE_ namespace: the settings
+# loader leaves their variables to them (WATTWISE_MONITORING_ALERTS__WEBHOOK_URL is the
+# monitoring config's); BENCH_ holds benchmark inputs. Their loaders read these constants.
+FEATURES_ENV = "WATTWISE_FEATURES"
+MONITORING_ENV = "WATTWISE_MONITORING"
+OTHER_NAMESPACES = (FEATURES_ENV, MONITORING_ENV, "WATTWISE_BENCH")
+# variables that locate files for tools run directly (the Feast repo's definitions.py)
+LOCATORS = {"WATTWISE_FEATURES_DIR"}
 
 
 def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Collect ``PREFIX_A__B=value`` variables into ``{"a": {"b": value}}``.
 
     Values are parsed as YAML scalars so ``WATTWISE_SEED=7`` arrives as an int.
-    ``PREFIX_HOME``, ``PREFIX_SETTINGS``, ``PREFIX_CONFIGS`` and ``PREFIX_BENCH_*`` (benchmark
-    inputs) are not overrides.
+    ``PREFIX_HOME``, ``PREFIX_SETTINGS``, ``PREFIX_CONFIGS`` are not overrides, nor are the
+    variables of another config under a longer prefix (:data:`OTHER_NAMESPACES`).
     """
     env = os.environ if environ is None else environ
     out: dict[str, Any] = {}
@@ -63,7 +71,8 @@ def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict
             not key.startswith(prefix + "_")
             or not name
             or name in RESERVED
-            or name.startswith("BENCH_")
+            or key in LOCATORS
+            or any(key.startswith(o + "_") for o in OTHER_NAMESPACES if o != prefix)
         ):
             continue
         path = [p.lower() for p in key[plen:].split("__") if p]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from wattwise.config import load_config
+from wattwise.config import FEATURES_ENV, load_config
 
 
 class FeatureConfig(BaseModel):
@@ -33,4 +33,4 @@ def load_feature_config(path: Path | None = None, **overrides: object) -> Featur
         path = Path(__file__).resolve().parents[2] / "configs" / "features.yaml"
         if not path.is_file():
             return FeatureConfig(**overrides)  # type: ignore[arg-type]
-    return load_config(FeatureConfig, path, overrides=overrides, env_prefix="WATTWISE_FEATURES")
+    return load_config(FeatureConfig, path, overrides=overrides, env_prefix=FEATURES_ENV)

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.datasets import WORLD_MANIFEST as MANIFEST
 from features.schema import DWELLING_TYPES, HEATING_FUELS, TARIFFS
 from features.synth.billing import HORIZON_DAYS, competitor_gap, price_arrays, simulate_billing
 from features.synth.clock import Clock, build_clock
@@ -42,7 +43,6 @@ from wattwise.errors import WattwiseError
 
 log = logging.getLogger(__name__)
 US_PER_DAY = 86_400_000_000
-MANIFEST = "_world.json"
 BROKEN_SHARE = 0.03
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wattwise.config import load_config
+from wattwise.config import MONITORING_ENV, load_config
 from wattwise.errors import ConfigError
 from wattwise.paths import configs_dir
 
@@ -197,5 +197,5 @@ def load_monitoring_config(path: Path | None = None) -> MonitoringConfig:
     return load_config(
         MonitoringConfig,
         path or configs_dir() / "monitoring.yaml",
-        env_prefix="WATTWISE_MONITORING",
+        env_prefix=MONITORING_ENV,
     )
