@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
+from features.datasets import Dataset, require, resolve_dataset
 from features.ingest.cli import export_command, import_command
 from wattwise.cli_state import state
+from wattwise.cli_types import allow_empty_option, data_option, day_option
 from wattwise.typer_app import group
 
 data_app = group("Canonical tables: generate the synthetic utility, import real data.")
@@ -21,19 +23,19 @@ data_app.command("export")(export_command)
 @data_app.command("generate")
 def generate_command(
     ctx: typer.Context,
-    config: Path | None = typer.Option(None, help="World YAML (default: configs/world.yaml)."),
+    world: Path | None = typer.Option(None, help="World YAML (default: configs/world.yaml)."),
     customers: int | None = typer.Option(None, help="Number of customers."),
-    start: date | None = typer.Option(None, formats=["%Y-%m-%d"], help="First day (UTC)."),
+    start: date | None = day_option(None, "--start", help="First day (UTC)."),
     days: int | None = typer.Option(None, help="Number of days."),
     interval: int | None = typer.Option(None, help="Interval minutes: 15, 30 or 60."),
     regions: str | None = typer.Option(None, help="Comma-separated region names from the config."),
     seed: int | None = typer.Option(None, help="Random seed."),
-    out: Path | None = typer.Option(None, help="Output dataset folder (default: data/synthetic)."),
+    data: str = data_option(help="Dataset to write: a NAME under the data dir or a PATH."),
     scenario: str | None = typer.Option(
         None, help="Inject a shift: heat_wave, price_rise, ev_wave or broken_meters."
     ),
-    scenario_start: date | None = typer.Option(
-        None, formats=["%Y-%m-%d"], help="When the scenario starts (default: 3/4 into the data)."
+    scenario_start: date | None = day_option(
+        None, "--scenario-start", help="When the scenario starts (default: 3/4 into the data)."
     ),
     workers: int | None = typer.Option(None, help="Processes (default: all cores)."),
 ) -> None:
@@ -43,7 +45,7 @@ def generate_command(
 
     st = state(ctx)
     cfg = load_world_config(
-        config,
+        world,
         customers=customers,
         start=start,
         days=days,
@@ -54,33 +56,29 @@ def generate_command(
         scenario_start=scenario_start,
         workers=workers,
     )
-    out_dir = out or st.settings.data_dir / "synthetic"
+    out_dir = resolve_dataset(data, st.settings.data_dir).path
     summary = generate(cfg, out_dir, show_progress=True)
     typer.echo(summary.render())
 
 
-def _dataset_dir(ctx: typer.Context, dataset: str, data_dir: Path | None) -> Path:
-    return data_dir or state(ctx).settings.data_dir / dataset
-
-
-DATASET_OPT = typer.Option("synthetic", help="Dataset name under the data dir.")
-DATA_DIR_OPT = typer.Option(None, "--data-dir", help="Dataset folder (overrides --dataset).")
+def dataset_of(ctx: typer.Context, data: str) -> Dataset:
+    """The existing dataset ``--data`` names (a name under the data dir, or a path)."""
+    return require(resolve_dataset(data, state(ctx).settings.data_dir))
 
 
 @features_app.command("build")
 def features_build(
     ctx: typer.Context,
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
-    segment_fit_end: date | None = typer.Option(
-        None, formats=["%Y-%m-%d"], help="Fit load-shape segments on snapshots before this date."
+    data: str = data_option(),
+    segment_fit_end: date | None = day_option(
+        None, "--segment-fit-end", help="Fit load-shape segments on snapshots before this date."
     ),
 ) -> None:
     """Compute the feature tables (DuckDB) from a dataset's canonical tables."""
     from features.attributes import build_attributes
     from features.pipeline import build_features
 
-    ds = _dataset_dir(ctx, dataset, data_dir)
+    ds = dataset_of(ctx, data).path
     summary = build_features(ds, segment_fit_end=segment_fit_end)
     typer.echo(summary.render())
     n = build_attributes(ds)  # a source's own attributes (PowerCo's table); 0 when none
@@ -89,27 +87,23 @@ def features_build(
 
 
 @features_app.command("apply")
-def features_apply(
-    ctx: typer.Context, dataset: str = DATASET_OPT, data_dir: Path | None = DATA_DIR_OPT
-) -> None:
+def features_apply(ctx: typer.Context, data: str = data_option()) -> None:
     """Register entities, feature views and the models' FeatureServices in the dataset's
     Feast registry."""
     from features.services import FeatureCatalog
     from features.store import apply
 
     catalog: FeatureCatalog = state(ctx).catalog
-    for line in apply(_dataset_dir(ctx, dataset, data_dir), catalog.feature_services()):
+    for line in apply(dataset_of(ctx, data).path, catalog.feature_services()):
         typer.echo(f"applied {line}")
 
 
 @features_app.command("materialize")
-def features_materialize(
-    ctx: typer.Context, dataset: str = DATASET_OPT, data_dir: Path | None = DATA_DIR_OPT
-) -> None:
+def features_materialize(ctx: typer.Context, data: str = data_option()) -> None:
     """Load the latest feature values into the online store (SQLite)."""
     from features.store import materialize
 
-    lo, hi = materialize(_dataset_dir(ctx, dataset, data_dir))
+    lo, hi = materialize(dataset_of(ctx, data).path)
     typer.echo(f"materialized features from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}")
 
 
@@ -117,20 +111,30 @@ def features_materialize(
 def features_training_set(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="A model kind (churn, propensity, ...)."),
-    as_of: date | None = typer.Option(
-        None, formats=["%Y-%m-%d"], help="Only labels fully observed by this date."
+    as_of: date | None = day_option(
+        None, "--as-of", help="Only labels fully observed by this date."
     ),
     out: Path | None = typer.Option(None, help="Write the training set here (parquet)."),
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
+    allow_empty: bool = allow_empty_option(),
 ) -> None:
     """Point-in-time join of a model kind's labels with its FeatureService."""
     from features.services import FeatureCatalog
     from features.store import training_set
+    from wattwise.errors import nothing
 
     catalog: FeatureCatalog = state(ctx).catalog
     labels, service_name = catalog.label_source(model)
-    df = training_set(_dataset_dir(ctx, dataset, data_dir), labels, service_name, as_of)
+    ds = dataset_of(ctx, data)
+    df = training_set(ds.path, labels, service_name, as_of)
+    if df.empty:
+        typer.echo(
+            nothing(
+                f"{model}: 0 labelled rows in {ds.path}"
+                + (f" observed by {as_of}" if as_of else ""),
+                allow_empty,
+            )
+        )
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out, index=False)

@@ -49,3 +49,16 @@ def resolve_dataset(value: str, data_dir: Path, cwd: Path | None = None) -> Data
 def dataset_name(path: Path) -> str:
     """``synthetic`` for a generated world, else the folder's name."""
     return SYNTHETIC if (path / WORLD_MANIFEST).is_file() else path.name
+
+
+def require(ds: Dataset) -> Dataset:
+    """``ds`` if its folder exists, else a one-line :class:`~wattwise.errors.DataError` that
+    says how to make it."""
+    from wattwise.errors import DataError
+
+    if not ds.exists:
+        raise DataError(
+            f"dataset folder not found: {ds.path} (make it with `wattwise data generate` or "
+            "`wattwise data import`, or pass --data NAME|PATH)"
+        )
+    return ds

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from wattwise.errors import DataError
+from wattwise.errors import DataError, nothing
 
 if TYPE_CHECKING:
     from serving.config import ServingConfig
@@ -163,6 +163,7 @@ def score_offline(
     as_of: pd.Timestamp | None = None,
     dataset_dir: Path | None = None,
     reasons: bool = False,
+    allow_empty: bool = False,
 ) -> BatchResult:
     """Score every customer with ``kind``'s @champion on its FeatureService at ``as_of``.
 
@@ -173,7 +174,8 @@ def score_offline(
     (propensity) applies the same consent rule as the service. Reason codes are opt-in
     (``reasons``, binary kinds), by the serving config's ``reason_method``, as online.
     ``as_of`` defaults to the newest snapshot of the kind's own feature groups. Nothing
-    scored is an error (the file is still written, for inspection).
+    scored is :class:`~wattwise.errors.EmptyResultError` unless ``allow_empty`` (the file is
+    still written, for inspection).
     """
     import time
 
@@ -252,9 +254,12 @@ def score_offline(
     write_frame(result, out)
     scored = int(result[score_cols[0]].notna().sum())
     if scored == 0:
-        raise DataError(
-            f"{kind}: none of {len(result):,} customers has a score as of {as_of:%Y-%m-%d} "
-            f"(written to {out}); pick --as-of inside the feature tables' range"
+        log.warning(
+            nothing(
+                f"{kind}: none of {len(result):,} customers has a score as of {as_of:%Y-%m-%d} "
+                f"(written to {out}); pick --as-of inside the feature tables' range",
+                allow_empty,
+            )
         )
     return BatchResult(
         served.registered_name, version, as_of, len(result), scored, out, t1 - t0, t2 - t1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from wattwise.cli_state import state
+from wattwise.cli_types import allow_empty_option, day_option
 from wattwise.typer_app import group, kind_group
 
 serve_app = group("Serve registered models over HTTP (BentoML).")
@@ -36,14 +37,18 @@ def _batch_kinds(ctx: Any) -> list[str]:
 def score_kind(
     ctx: typer.Context,
     out: Path = typer.Option(..., help="Output CSV or parquet: id, the model's outputs."),
-    as_of: datetime | None = typer.Option(
+    as_of: date | None = day_option(
         None,
         "--as-of",
         help="Score every customer from the offline store at this date (default: the newest "
         "snapshot of the model's features).",
     ),
     data: str | None = typer.Option(
-        None, help="Source of a new file to score (its importer, e.g. powerco), with --input."
+        None,
+        "--data",
+        metavar="NAME|PATH",
+        help="Dataset: without --input, the one whose offline store is scored (default: the "
+        "serving config's); with --input, the source of the file (its importer, e.g. powerco).",
     ),
     input: list[Path] | None = typer.Option(  # noqa: A002
         None, "--input", help="File(s) of the source to score (with --data)."
@@ -51,31 +56,33 @@ def score_kind(
     model: str | None = typer.Option(
         None, help="Registered model for --input (default: the kind's config for --data)."
     ),
-    config: Path | None = typer.Option(None, help=CONFIG_HELP),
+    serving_config: Path | None = typer.Option(None, "--serving-config", help=CONFIG_HELP),
     reasons: bool = typer.Option(
-        False, help="Binary kinds: add reason codes (the serving config's reason_method)."
+        False, "--reasons", help="Binary kinds: add reason codes (the serving config's method)."
     ),
+    allow_empty: bool = allow_empty_option(),
 ) -> None:
     """Score with the kind's registered @champion: every customer of the serving dataset from
     the offline store (``--as-of``), or a new file (``--data SOURCE --input FILE``)."""
     import pandas as pd
 
-    from wattwise.errors import ConfigError, DataError
+    from features.datasets import require, resolve_dataset
+    from wattwise.errors import ConfigError, nothing
 
     kind = str(ctx.info_name)
     settings = state(ctx).settings
     if not input:
-        if data is not None:
-            raise ConfigError("--data needs --input FILE")
         from serving.batch import score_offline
 
         res = score_offline(
             settings,
-            _serving_config(config),
+            _serving_config(serving_config),
             kind,
             out,
             as_of=pd.Timestamp(as_of) if as_of else None,
+            dataset_dir=require(resolve_dataset(data, settings.data_dir)).path if data else None,
             reasons=reasons,
+            allow_empty=allow_empty,
         )
         typer.echo(res.render())
         return
@@ -84,10 +91,12 @@ def score_kind(
 
     if data is None:
         raise ConfigError("--input needs --data SOURCE (the importer of the file, e.g. powerco)")
-    name = model or load_model_config(find_model_config(kind, data), settings=settings).model_name
-    scores = score_file(settings, name, data, list(input), out)
+    source = resolve_dataset(data, settings.data_dir).name
+    name = model or load_model_config(find_model_config(kind, source), settings=settings).model_name
+    scores = score_file(settings, name, source, list(input), out)
     if scores.empty:
-        raise DataError(f"{input[0]}: no customers to score")
+        typer.echo(nothing(f"{input[0]}: no customers to score", allow_empty))
+        return
     first = scores.columns[1]
     typer.echo(
         f"scored {len(scores):,} customers with {name}@champion -> {out} "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from wattwise.cli_state import state
+from wattwise.cli_types import DATA_HELP
 from wattwise.typer_app import group, kind_group, parse_sets
 
 if TYPE_CHECKING:
@@ -40,12 +41,15 @@ def _help(ctx: Any, kind: str) -> str:
 
 def train_kind(
     ctx: typer.Context,
-    data: str = typer.Option(
-        "synthetic", help="Dataset whose config of this kind to use (configs/models)."
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        metavar="NAME|PATH",
+        help=DATA_HELP + " Its name picks the kind's config under configs/models "
+        "(default: the config's dataset, synthetic).",
     ),
-    config: Path | None = typer.Option(None, help="A model config YAML (instead of --data)."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Dataset folder (default: data/<dataset of the config>)."
+    model_config: Path | None = typer.Option(
+        None, "--model-config", help="A model config YAML (instead of the dataset's)."
     ),
     trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
     timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
@@ -65,8 +69,7 @@ def train_kind(
         ctx,
         str(ctx.info_name),
         data,
-        config,
-        data_dir,
+        model_config,
         trials,
         timeout,
         seed,
@@ -79,9 +82,8 @@ def train_kind(
 def run_training(
     ctx: typer.Context,
     kind_name: str,
-    data: str = "synthetic",
+    data: str | None = None,
     config: Path | None = None,
-    data_dir: Path | None = None,
     trials: int | None = None,
     timeout: float | None = None,
     seed: int | None = None,
@@ -90,6 +92,7 @@ def run_training(
     publish: bool = True,
 ) -> None:
     """``wattwise train KIND`` (and its aliases, such as ``wattwise dr train``)."""
+    from features.datasets import SYNTHETIC, require, resolve_dataset
     from training.config import config_name, find_model_config, load_model_config
     from training.kinds import get_kind
     from training.pipeline import train
@@ -97,14 +100,19 @@ def run_training(
 
     settings = state(ctx).settings
     kind = get_kind(kind_name, settings)
-    path = config if config is not None else find_model_config(kind.name, data)
+    given = resolve_dataset(data, settings.data_dir) if data is not None else None
+    path = (
+        config
+        if config is not None
+        else find_model_config(kind.name, given.name if given else SYNTHETIC)
+    )
     over = parse_sets(sets)
     if seed is not None:
         over.setdefault("tuning", {})["seed"] = seed
     cfg = load_model_config(path, settings=settings, **over)
     if cfg.kind != kind.name:
         raise ConfigError(f"{path} is a config of kind {cfg.kind!r}, not {kind.name!r}")
-    ds = data_dir or settings.data_dir / cfg.dataset
+    ds = require(given or resolve_dataset(cfg.dataset, settings.data_dir)).path
     res = train(
         cfg,
         settings,

@@ -303,11 +303,11 @@ def find_model_config(kind: str, dataset: str = "synthetic") -> Path:
         raise ConfigError(
             f"no config of kind {kind!r} for dataset {dataset!r} in {_configs()}"
             + (f" (datasets with one: {', '.join(have)})" if have else "")
-            + "; pass --config PATH"
+            + "; pass --model-config PATH"
         )
     raise ConfigError(
         f"{len(found)} configs of kind {kind!r} for dataset {dataset!r}: "
-        f"{', '.join(p.name for p in found)}; pass --config PATH"
+        f"{', '.join(p.name for p in found)}; pass --model-config PATH"
     )
 
 

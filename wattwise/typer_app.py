@@ -23,6 +23,7 @@ def group(help_text: str) -> typer.Typer:
         help=help_text,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -48,7 +49,9 @@ def kind_group(
             found = super().get_command(ctx, cmd_name)
             if found is not None or cmd_name not in kinds(ctx):
                 return found
-            one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            one = typer.Typer(
+                add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None
+            )
             one.command(cmd_name, help=command_help(ctx, cmd_name))(command)
             return typer.main.get_command(one)
 
@@ -57,6 +60,7 @@ def kind_group(
         help=help_text,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )

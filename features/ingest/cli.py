@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from wattwise.cli_state import state
+from wattwise.cli_types import DATA_HELP, allow_empty_option
 
 KINDS = ("greenbutton", "lcl", "redd", "powerco", "csv", "parquet")
 
@@ -18,8 +19,9 @@ def import_command(
     ctx: typer.Context,
     kind: str = typer.Argument(..., help="greenbutton, lcl, redd, powerco, csv or parquet."),
     paths: list[Path] = typer.Argument(..., help="Files (or a source folder) to import."),
-    dataset: str | None = typer.Option(None, help="Dataset name under data_dir (default: KIND)."),
-    out: Path | None = typer.Option(None, help="Dataset folder (overrides --dataset)."),
+    data: str | None = typer.Option(
+        None, "--data", metavar="NAME|PATH", help=DATA_HELP + " Default: KIND."
+    ),
     tz: str = typer.Option("UTC", help="csv/parquet: zone of naive timestamps (IANA name)."),
     unit: str | None = typer.Option(
         None,
@@ -35,15 +37,18 @@ def import_command(
     local_times: bool = typer.Option(
         False, help="greenbutton: feed times are local clock, convert with LocalTimeParameters."
     ),
+    allow_empty: bool = allow_empty_option(),
 ) -> None:
     """Import real data into canonical tables; bad rows go to quarantine with the reason."""
+    from features.datasets import resolve_dataset
     from features.ingest.run import run_import
+    from wattwise.errors import nothing
 
     settings = state(ctx).settings
     kind = kind.lower()
     if kind not in KINDS:
         raise typer.BadParameter(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    dataset_dir = out or settings.data_dir / (dataset or kind)
+    dataset_dir = resolve_dataset(data or kind, settings.data_dir).path
     report = run_import(
         kind,
         paths,
@@ -58,21 +63,25 @@ def import_command(
         shared_dir=settings.shared_data_dir,
     )
     _print_report(report)
+    if not any(loaded for _, _, loaded, _, _ in report.rows()):
+        typer.echo(nothing(f"import {kind}: 0 rows loaded into {dataset_dir}", allow_empty))
 
 
 def export_command(
     ctx: typer.Context,
     kind: str = typer.Argument(..., help="Export format: greenbutton."),
     out: Path = typer.Argument(..., help="Output file."),
-    dataset: str = typer.Option("greenbutton", help="Dataset name under data_dir."),
+    data: str = typer.Option("greenbutton", "--data", metavar="NAME|PATH", help=DATA_HELP),
     meter: list[str] | None = typer.Option(None, help="Only these meter ids (repeatable)."),
 ) -> None:
     """Export a dataset's readings (Green Button ESPI XML)."""
+    from features.datasets import require, resolve_dataset
     from features.ingest.greenbutton import export_greenbutton
 
     if kind.lower() != "greenbutton":
         raise typer.BadParameter("only 'greenbutton' export is supported")
-    n = export_greenbutton(state(ctx).settings.data_dir / dataset, out, meter or None)
+    ds = require(resolve_dataset(data, state(ctx).settings.data_dir))
+    n = export_greenbutton(ds.path, out, meter or None)
     typer.echo(f"wrote {n} readings to {out}")
 
 

@@ -8,11 +8,15 @@ from pathlib import Path
 import typer
 
 from wattwise.cli_state import state
+from wattwise.cli_types import allow_empty_option, day_option
+from wattwise.errors import EXIT_ALERT, nothing
 from wattwise.typer_app import group
 
 drift_app = group("Drift and performance monitoring (Evidently).")
 
-_CONFIG = typer.Option(None, "--config", help="Monitoring YAML (default: configs/monitoring.yaml).")
+_CONFIG = typer.Option(
+    None, "--monitoring-config", help="Monitoring YAML (default: configs/monitoring.yaml)."
+)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -43,13 +47,15 @@ def report_cmd(
     ),
     no_html: bool = typer.Option(False, "--no-html", help="JSON summary only."),
     config: Path | None = _CONFIG,
+    allow_empty: bool = allow_empty_option(),
 ) -> None:
     """Drift of one window of traffic against the version's training reference.
 
-    Exit code 0: no drift; 3: drift found (an alert was sent); 2: a user error.
+    Exit code 0: no drift; 3: drift found (an alert was sent); 4: too few predictions in the
+    window for a report (``--allow-empty``: 0); 2: a user error.
     """
     from serving.monitoring.config import load_monitoring_config
-    from serving.monitoring.service import EXIT_ALERT, drift_report
+    from serving.monitoring.service import drift_report, predlog_root
 
     cfg = load_monitoring_config(config)
     out = drift_report(
@@ -64,6 +70,15 @@ def report_cmd(
     )
     typer.echo(out.summary.render())
     typer.echo(f"html:    {out.html or '(none)'}\nsummary: {out.json}\nindex:   {out.index}")
+    if out.summary.status == "insufficient":
+        typer.echo(
+            nothing(
+                f"{model}: too few predictions in the window for a drift report "
+                f"(see {out.json}); is the service logging to "
+                f"{predlog_root(state(ctx).settings, cfg)}?",
+                allow_empty,
+            )
+        )
     if out.summary.drift_found:
         raise SystemExit(EXIT_ALERT)  # typer.Exit is swallowed by main()
 
@@ -86,8 +101,6 @@ def watch_cmd(
     rounds = 1 if once else iterations
     found = watch(state(ctx).settings, cfg, rounds=rounds, echo=typer.echo)
     if found and rounds:
-        from serving.monitoring.service import EXIT_ALERT
-
         raise SystemExit(EXIT_ALERT)  # typer.Exit is swallowed by main()
 
 
@@ -113,7 +126,7 @@ def performance_cmd(
     import pandas as pd
 
     from serving.monitoring.config import load_monitoring_config
-    from serving.monitoring.service import EXIT_ALERT, performance_report
+    from serving.monitoring.service import performance_report
     from wattwise.errors import DataError
 
     if not labels.is_file():
@@ -154,7 +167,9 @@ def validate_cmd(
         "100", help="Seeds whose unshifted windows set per-column thresholds ('' : config only)."
     ),
     customers: int = typer.Option(1000, help="Customers per world."),
-    t0: str = typer.Option("2024-07-01", help="Scenario start (the shifted weeks follow it)."),
+    t0: date = day_option(
+        "2024-07-01", "--t0", help="Scenario start (the shifted weeks follow it)."
+    ),
     parts: int = typer.Option(
         1, help="Disjoint customer groups per week (windows per week; 1: all the week's traffic)."
     ),
@@ -182,7 +197,7 @@ def validate_cmd(
         seeds=ints(seeds),
         calibration_seeds=ints(calibration_seeds),
         customers=customers,
-        t0=date.fromisoformat(t0),
+        t0=t0,
         parts=parts,
         margin=margin,
         usage_margin=usage_margin,

@@ -3,9 +3,11 @@
 The week is the registered version's own test rows (its latest snapshots: what it would be
 served), scored by the version itself after the ``price_rise`` scenario's effect on the
 features has been applied (every tariff +25 %: the rate costs, the current cost, the saving
-and the last bill amount), logged to a prediction log of its own
-(``<data_dir>/predlog_demo``, so the service's real log is never polluted) with timestamps
-spread over the week, then reported like any other window.
+and the last bill amount), logged with timestamps
+spread over the week, then reported like any other window. The week goes to the log that
+the service writes and ``wattwise drift report`` reads (the monitoring config's
+``predlog_root``, by default ``<data_dir>/predlog``, with the serving config's key): the
+report the demo prints is the one a user gets by running the command after it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ PRICE_COLUMNS = (
     "rate_best_saving_12m",
     "bill_last_amount",
 )
-DEMO_KEY = b"wattwise-demo-shifted-week-key"
 
 
 def price_rise(frame: pd.DataFrame, factor: float = PRICE_RISE) -> pd.DataFrame:
@@ -80,7 +81,10 @@ def shifted_week_report(
         if "customer_id" in week
         else [f"row{i}" for i in range(len(week))]
     )
-    root = settings.data_dir / "predlog_demo"
+    from serving.config import load_serving_config
+    from serving.monitoring.service import predlog_root
+
+    root = predlog_root(settings, cfg)
     records = [
         PredictionRecord(
             request_id=uuid.uuid4().hex,
@@ -93,11 +97,10 @@ def shifted_week_report(
         )
         for cid, p, o, row in zip(ids, prob, offsets, inputs.to_dict("records"), strict=True)
     ]
-    with PredictionLog(root, DEMO_KEY) as plog:
+    with PredictionLog(root, load_serving_config().predlog.resolve_key()) as plog:
         plog.append(records)
-    demo_cfg = cfg.model_copy(update={"predlog_root": root})
     out = drift_report(
-        settings, demo_cfg, model, window="7d", end=end + timedelta(seconds=1), version=str(version)
+        settings, cfg, model, window="7d", end=end + timedelta(seconds=1), version=str(version)
     )
     log.info("demo drift report: %s (%s)", out.html, out.summary.status)
     return out.html or out.json

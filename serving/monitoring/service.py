@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_ALERT = 3  # exit code of `wattwise drift report/watch/performance` when an alert fired
-
 
 @dataclass
 class ReportOutcome:

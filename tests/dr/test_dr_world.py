@@ -170,7 +170,7 @@ def test_cli_lists_the_dr_commands() -> None:
     for cmd in ("baselines", "settle", "effect", "train", "plan"):  # train: an alias
         assert cmd in res.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "wattwise.app.cli", "dr", "settle", "--data-dir", "/nonexistent"],
+        [sys.executable, "-m", "wattwise.app.cli", "dr", "settle", "--data", "/nonexistent"],
         capture_output=True,
         text=True,
         timeout=120,

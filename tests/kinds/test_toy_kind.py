@@ -85,12 +85,14 @@ def test_a_new_kind_trains_promotes_serves_and_batch_scores(
     assert r.returncode == 0 and "toy" in r.stdout
 
     # train: the one pipeline, the kind's spec; registered and promoted through its floor
-    r = cli(env, "train", "toy", "--config", config)
+    r = cli(env, "train", "toy", "--model-config", config)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "toy v1" in r.stdout and "promoted to @champion" in r.stdout, r.stdout
 
     # a second version, then `registry promote` with the gate of the config it was trained with
-    r = cli(env, "train", "toy", "--config", config, "--no-promote", "--set", "estimator.C=0.05")
+    r = cli(
+        env, "train", "toy", "--model-config", config, "--no-promote", "--set", "estimator.C=0.05"
+    )
     assert r.returncode == 0 and "toy v2" in r.stdout, r.stderr[-3000:]
     r = cli(env, "registry", "promote", "toy")
     assert r.returncode in (0, 3), r.stderr  # 3: the champion stays (said why)

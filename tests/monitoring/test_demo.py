@@ -43,7 +43,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     mlflow.set_tracking_uri(None)
 
 
-def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
+def test_shifted_week_report_flags_the_price_rise(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from serving.monitoring.config import load_monitoring_config
     from serving.monitoring.demo import shifted_week_report
     from training.config import load_model_config
@@ -62,6 +64,7 @@ def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
     ref = load_reference("churn", r.version)
     assert len(ref) > 100 and "prediction" in ref and "rate_cost_12m_flat" in ref
     repo_configs = Path(__file__).resolve().parents[2] / "configs"
+    monkeypatch.setenv("WW_SERVING_CONFIG", str(repo_configs / "serving.yaml"))
     html = shifted_week_report(
         settings, cfg=load_monitoring_config(repo_configs / "monitoring.yaml")
     )
@@ -72,6 +75,25 @@ def test_shifted_week_report_flags_the_price_rise(settings: Settings) -> None:
     assert {"rate_cost_12m_flat", "rate_current_cost_12m"} <= drifted
     assert "eng_last_satisfaction" not in drifted
     assert (settings.reports_dir / "index.html").is_file()
-    # the demo's traffic went to its own log, not the service's
-    assert (settings.data_dir / "predlog_demo" / "churn").is_dir()
-    assert not (settings.data_dir / "predlog").exists()
+    # the demo's week is in the log that the service writes and `drift report` reads: the
+    # command a user runs next gives the same answer (drift: exit 3), not "insufficient"
+    assert (settings.data_dir / "predlog" / "churn").is_dir()
+    from wattwise.app.cli import main
+    from wattwise.errors import EXIT_ALERT
+
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "--settings",
+                str(settings.root / "settings.yaml"),
+                "drift",
+                "report",
+                "churn",
+                "--window",
+                "7d",
+                "--no-html",
+                "--monitoring-config",
+                str(repo_configs / "monitoring.yaml"),
+            ]
+        )
+    assert done.value.code == EXIT_ALERT

@@ -40,7 +40,17 @@ def test_report_quiet_week_then_shifted_week_alerts(
     cfg = config(tmp_path, alerts={"webhook_url": url, "retries": 0})
     quiet_end = (monitored.now - timedelta(days=7)).isoformat()
     assert (
-        cli("drift", "report", MODEL, "--window", "7d", "--end", quiet_end, "--config", str(cfg))
+        cli(
+            "drift",
+            "report",
+            MODEL,
+            "--window",
+            "7d",
+            "--end",
+            quiet_end,
+            "--monitoring-config",
+            str(cfg),
+        )
         == 0
     )
     assert received == []
@@ -53,7 +63,7 @@ def test_report_quiet_week_then_shifted_week_alerts(
             "7d",
             "--end",
             monitored.now.isoformat(),
-            "--config",
+            "--monitoring-config",
             str(cfg),
         )
         == 3
@@ -84,10 +94,18 @@ def test_report_errors_are_one_line(
     monitored: Monitored, reports: Path, tmp_path: Path, capsys: Any
 ) -> None:
     early = (monitored.now - timedelta(days=30)).isoformat()
-    assert cli("drift", "report", MODEL, "--end", early, "--config", str(config(tmp_path))) == 2
+    assert (
+        cli("drift", "report", MODEL, "--end", early, "--monitoring-config", str(config(tmp_path)))
+        == 2
+    )
     assert "no predictions of 'churn_mon'" in capsys.readouterr().err
     assert cli("drift", "report", MODEL, "--window", "7 days") == 2
-    assert cli("drift", "report", MODEL, "--version", "9", "--config", str(config(tmp_path))) == 2
+    assert (
+        cli(
+            "drift", "report", MODEL, "--version", "9", "--monitoring-config", str(config(tmp_path))
+        )
+        == 2
+    )
     assert "served nothing" in capsys.readouterr().err
 
 
@@ -95,7 +113,7 @@ def test_watch_once_reports_every_model_and_skips_the_silent(
     monitored: Monitored, reports: Path, tmp_path: Path
 ) -> None:
     cfg = config(tmp_path, watch={"models": ["silent_model", MODEL], "window": "7d", "every": "1h"})
-    assert cli("drift", "watch", "--once", "--config", str(cfg)) == 3
+    assert cli("drift", "watch", "--once", "--monitoring-config", str(cfg)) == 3
     found = read_summaries(reports)
     assert [(s.model_name, s.status) for _, s in found] == [(MODEL, "drift")]
 
@@ -122,9 +140,11 @@ def test_performance_against_training_metrics(
     frames[0].to_csv(good, index=False)
     pd.concat(frames).to_csv(bad, index=False)
     cfg = str(config(tmp_path, performance={"period": "W", "min_labels": 100}))
-    assert cli("drift", "performance", MODEL, "--labels", str(good), "--config", cfg) == 0
+    assert (
+        cli("drift", "performance", MODEL, "--labels", str(good), "--monitoring-config", cfg) == 0
+    )
     out = capsys.readouterr().out
     assert "roc_auc" in out and "ALERT" not in out
-    assert cli("drift", "performance", MODEL, "--labels", str(bad), "--config", cfg) == 3
+    assert cli("drift", "performance", MODEL, "--labels", str(bad), "--monitoring-config", cfg) == 3
     out = capsys.readouterr().out
     assert "ALERT" in out and "roc_auc" in out and "below training" in out

@@ -158,7 +158,7 @@ def test_drift_report_runs_the_usage_view_when_a_dataset_is_set(
     cfg = tmp_path / "monitoring.yaml"
     cfg.write_text(yaml.safe_dump({"usage": {"dataset": str(ds), "baseline": 3}}))
     args = ["drift", "report", MODEL, "--window", "7d", "--end", end.isoformat()]
-    assert cli(*args, "--config", str(cfg)) == 3
+    assert cli(*args, "--monitoring-config", str(cfg)) == 3
     (_, s), *_ = read_summaries(reports)
     assert s.usage is not None and s.usage.jump_customers == 6 and s.usage.customers == N
     assert any(r.startswith("usage view: meters jumped") for r in s.reasons)

@@ -34,7 +34,7 @@ def test_every_group_has_help() -> None:
 
 def test_bad_config_path_is_one_line_without_traceback(tmp_path: Path) -> None:
     res = run(
-        "data", "generate", "--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")
+        "data", "generate", "--world", str(tmp_path / "missing.yaml"), "--data", str(tmp_path / "o")
     )
     assert res.returncode != 0
     assert "Traceback" not in res.stderr
@@ -43,7 +43,7 @@ def test_bad_config_path_is_one_line_without_traceback(tmp_path: Path) -> None:
 
 
 def test_verbose_shows_traceback(tmp_path: Path) -> None:
-    res = run("--verbose", "data", "generate", "--config", str(tmp_path / "missing.yaml"))
+    res = run("--verbose", "data", "generate", "--world", str(tmp_path / "missing.yaml"))
     assert res.returncode != 0
     assert "Traceback" in res.stderr
 

@@ -47,7 +47,7 @@ def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
             "generate",
             "--customers",
             "-3",
-            "--out",
+            "--data",
             str(tmp_path / "w"),
         ],
         capture_output=True,

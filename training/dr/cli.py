@@ -8,17 +8,18 @@ from pathlib import Path
 import typer
 
 from wattwise.cli_state import state
+from wattwise.cli_types import data_option, day_option
 from wattwise.typer_app import group
 
 dr_app = group("Demand response: plan events, settle them, compare baselines.")
 
-DATASET_OPT = typer.Option("synthetic", help="Dataset name under the data dir.")
-DATA_DIR_OPT = typer.Option(None, "--data-dir", help="Dataset folder (overrides --dataset).")
-CONFIG_OPT = typer.Option(None, help="DR config YAML (default: configs/dr.yaml).")
+CONFIG_OPT = typer.Option(None, "--dr-config", help="DR config YAML (default: configs/dr.yaml).")
 
 
-def _ds(ctx: typer.Context, dataset: str, data_dir: Path | None) -> Path:
-    return data_dir or state(ctx).settings.data_dir / dataset
+def _ds(ctx: typer.Context, data: str) -> Path:
+    from features.datasets import require, resolve_dataset
+
+    return require(resolve_dataset(data, state(ctx).settings.data_dir)).path
 
 
 def _cfg(config: Path | None, holidays: str | None = None):  # type: ignore[no-untyped-def]
@@ -47,8 +48,7 @@ def _hours(text: str) -> tuple[int, int]:
 @dr_app.command("baselines")
 def baselines_command(
     ctx: typer.Context,
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
     config: Path | None = CONFIG_OPT,
     placebo: bool = typer.Option(True, help="Evaluate on placebo (non-event) weekdays."),
     events: bool = typer.Option(
@@ -64,7 +64,7 @@ def baselines_command(
     from training.dr.compare import compare_baselines
 
     for line in compare_baselines(
-        _ds(ctx, dataset, data_dir),
+        _ds(ctx, data),
         _cfg(config),
         placebo=placebo,
         events=events,
@@ -80,8 +80,7 @@ def settle_command(
     ctx: typer.Context,
     event: list[str] = typer.Option(None, help="Event id (repeatable)."),
     all_events: bool = typer.Option(False, "--all", help="Settle every DR event."),
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
     config: Path | None = CONFIG_OPT,
 ) -> None:
     """Measure performance after events; write settlements and the dr_performance features."""
@@ -90,9 +89,7 @@ def settle_command(
 
     if not event and not all_events:
         raise WattwiseError("name an event with --event ID, or settle all with --all")
-    res = settle_events(
-        _ds(ctx, dataset, data_dir), _cfg(config), None if all_events else list(event)
-    )
+    res = settle_events(_ds(ctx, data), _cfg(config), None if all_events else list(event))
     for s in res[-10:]:
         typer.echo(s.render())
     if len(res) > 10:
@@ -109,15 +106,14 @@ def effect_command(
         None, help="Kinds whose days are never comparison days (default: --kind)."
     ),
     holidays: str | None = typer.Option(None, help="Holiday calendar override: us or none."),
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
     config: Path | None = CONFIG_OPT,
 ) -> None:
     """Effect of events on called customers (DiD vs control / comparison group, every baseline)."""
     from features.dr.performance import estimate_effect
 
     est, _ = estimate_effect(
-        _ds(ctx, dataset, data_dir),
+        _ds(ctx, data),
         _cfg(config, holidays),
         tuple(kind),
         tuple(exclude_kind) if exclude_kind else None,
@@ -129,19 +125,18 @@ def effect_command(
 def train_command(
     ctx: typer.Context,
     trials: int | None = typer.Option(None, help="Optuna trials (default: the model config)."),
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
 ) -> None:
     """Train the response model (registered as dr_response): `wattwise train dr_response`."""
     from training.cli import run_training
 
-    run_training(ctx, "dr_response", data_dir=_ds(ctx, dataset, data_dir), trials=trials)
+    run_training(ctx, "dr_response", data=data, trials=trials)
 
 
 @dr_app.command("plan")
 def plan_command(
     ctx: typer.Context,
-    day: date = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="Event day (local)."),
+    day: date = day_option(..., "--date", help="Event day (local)."),
     hours: str = typer.Option("16-19", help="Local hours START-END (end exclusive)."),
     target_mw: float = typer.Option(..., help="Reduction target, MW."),
     region: str | None = typer.Option(None, help="Only this region."),
@@ -153,15 +148,14 @@ def plan_command(
         None, help="Temperature forecast °C (default: the dataset's weather)."
     ),
     out: Path | None = typer.Option(None, help="Write the selected customers (csv)."),
-    dataset: str = DATASET_OPT,
-    data_dir: Path | None = DATA_DIR_OPT,
+    data: str = data_option(),
     config: Path | None = CONFIG_OPT,
 ) -> None:
     """Smallest set of enrolled customers whose expected reduction meets the target."""
     from training.dr.plan import plan_event
 
     p = plan_event(
-        _ds(ctx, dataset, data_dir),
+        _ds(ctx, data),
         state(ctx).settings,
         _cfg(config),
         day,

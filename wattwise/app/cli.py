@@ -27,15 +27,27 @@ app = typer.Typer(
     help="ML experimentation and model serving for energy utilities' customer analytics.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"wattwise {version('wattwise')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks."),
+    _show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
+    ),
     settings: Path | None = typer.Option(
         None, "--settings", help="Settings YAML (default: configs/settings.yaml)."
     ),
