@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint format serve bench clean
+.PHONY: help venv demo test test-fast lint format serve notebooks bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ format: $(STAMP) ## apply ruff formatting and fixes
 
 serve: $(STAMP) ## serve the @champion models on 127.0.0.1:3000
 	$(BIN)/wattwise serve start
+
+notebooks: $(STAMP) ## JupyterLab on the notebooks, http://127.0.0.1:8888 (installed on first use)
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check 'jupyterlab>=4,<5'
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 --notebook-dir notebooks
 
 bench: $(STAMP) ## run the benchmarks; JSON and markdown in benchmarks/results/
 	$(BIN)/python -m benchmarks.run

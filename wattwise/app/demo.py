@@ -2,16 +2,21 @@
 
 Stages: generate the synthetic utility → build features, register them in Feast and
 materialize the online store → train, register and gate-promote churn and propensity models.
-Each stage prints what it produced. Serving and monitoring join as they are built.
+→ serve them over HTTP and score a few customers → a drift report on a shifted week. Each
+stage prints what it produced; what libraries print (warnings, progress bars) goes to
+``reports/demo.log`` (``--verbose`` shows it instead). The demo ends with the commands to run
+next (:func:`next_steps`), each of which works as printed (the docs tests run them).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 
 from wattwise.cli_state import state
+from wattwise.log import output_to
 
 demo_app = typer.Typer(
     help="Run the main job end to end on the embedded defaults.",
@@ -19,6 +24,33 @@ demo_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def next_steps(churn_version: str | None) -> list[tuple[str, str]]:
+    """The commands a user runs after the demo (run from the project folder), with what each
+    does; the bracketed notes say how each ends (the docs tests read them)."""
+    steps = [
+        (
+            "make serve",
+            "the scoring service on http://127.0.0.1:3000, Ctrl+C stops it [serves :3000]",
+        ),
+    ]
+    if churn_version is not None:
+        steps.append(
+            (
+                f".venv/bin/wattwise drift report churn --window 7d --version {churn_version}",
+                "this demo's price-rise week, HTML under reports/ [exit 3: drift]",
+            )
+        )
+    steps += [
+        (
+            ".venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db "
+            "--default-artifact-root mlruns/artifacts",
+            "runs and registry on http://127.0.0.1:5000 [serves :5000]",
+        ),
+        ("make notebooks", "the notebooks in JupyterLab on http://127.0.0.1:8888 [serves :8888]"),
+    ]
+    return steps
 
 
 def _stage(n: int, total: int, title: str) -> float:
@@ -53,7 +85,11 @@ def demo(
     from training.pipeline import train
     from training.registry import history
 
-    settings = state(ctx).settings
+    st = state(ctx)
+    settings = st.settings
+    quiet: Path | None = None if st.verbose else settings.reports_dir / "demo.log"
+    if quiet is not None and quiet.exists():
+        quiet.unlink()
     if source not in ("synthetic", "lcl"):
         from wattwise.errors import ConfigError
 
@@ -66,7 +102,8 @@ def demo(
         shared = settings.shared_data_dir
         t = _stage(1, total, f"import the London households (LCL) from {shared}")
         inputs = [shared / "lcl_smart_meters", shared / "lcl_tou_tariff", shared / "london_weather"]
-        report = run_import("lcl", inputs, ds)
+        with output_to(quiet):
+            report = run_import("lcl", inputs, ds)
         for name, read, loaded, quarantined, _ in report.rows():
             typer.echo(
                 f"  {name:<20} read {read:>10,}  loaded {loaded:>10,}  quarantined {quarantined:,}"
@@ -79,14 +116,17 @@ def demo(
         typer.echo(summary.render())
 
     t = _stage(2, total, "features: DuckDB pipeline → Feast (offline DuckDB, online SQLite)")
-    fsum = build_features(ds)
-    build_attributes(ds)
+    with output_to(quiet):
+        fsum = build_features(ds)
+        build_attributes(ds)
     typer.echo(fsum.render())
-    applied = apply(ds, feature_services(settings))
+    with output_to(quiet):
+        applied = apply(ds, feature_services(settings))
     typer.echo(
         f"Feast: applied {len(applied)} objects ({', '.join(a for a in applied if 'Service' in a)})"
     )
-    lo, hi = materialize(ds)
+    with output_to(quiet):
+        lo, hi = materialize(ds)
     typer.echo(
         f"online store materialized {lo:%Y-%m-%d}..{hi:%Y-%m-%d} in {time.perf_counter() - t:.1f} s"
     )
@@ -98,37 +138,46 @@ def demo(
         return
 
     t = _stage(3, total, f"train churn ({trials} Optuna trials) → MLflow → registry gate")
-    churn = train(
-        load_model_config("churn"), settings, dataset_dir=ds, trials=trials, config_ref="churn"
-    )
+    with output_to(quiet):
+        churn = train(
+            load_model_config("churn"), settings, dataset_dir=ds, trials=trials, config_ref="churn"
+        )
     typer.echo(churn.render())
 
     t = _stage(4, total, f"train propensity and offer uplift ({max(1, trials // 2)} trials)")
-    prop = train(
-        load_model_config("propensity"),
-        settings,
-        dataset_dir=ds,
-        trials=max(1, trials // 2),
-        config_ref="propensity",
-    )
+    with output_to(quiet):
+        prop = train(
+            load_model_config("propensity"),
+            settings,
+            dataset_dir=ds,
+            trials=max(1, trials // 2),
+            config_ref="propensity",
+        )
     typer.echo(prop.render())
 
     t = _stage(5, total, "serve the @champion models over HTTP (BentoML), score, stop")
     from serving.demo import http_smoke
 
-    typer.echo(http_smoke(settings, ds, 5))
+    with output_to(quiet):
+        smoke = http_smoke(settings, ds, 5)
+    typer.echo(smoke)
 
     t = _stage(6, total, "monitoring: drift report on a shifted week of churn traffic")
     from serving.monitoring.demo import shifted_week_report
 
-    html = shifted_week_report(settings)
+    with output_to(quiet):
+        html = shifted_week_report(settings)
     typer.echo(f"drift report (Evidently HTML): {html}")
     typer.echo(f"report index: {settings.reports_dir / 'index.html'}")
 
     typer.secho("\nregistry history (churn)", bold=True)
-    for h in history(settings, "churn")[-5:]:
+    with output_to(quiet):
+        moves = history(settings, "churn")[-5:]
+    for h in moves:
         typer.echo(f"  {h['at']} @{h['alias']}: v{h['from'] or '-'} -> v{h['to']}  {h['reason']}")
-    typer.echo(
-        f"\nMLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri} "
-        f"--default-artifact-root {settings.mlflow.artifact_root}"
-    )
+    if quiet is not None:
+        typer.echo(f"\nlibrary output (warnings, progress bars): {quiet}")
+    typer.secho("\nnext, from this folder:", bold=True)
+    champion = next((str(h["to"]) for h in reversed(moves) if h["alias"] == "champion"), None)
+    for cmd, what in next_steps(champion):
+        typer.echo(f"  {cmd}   # {what}")
