@@ -226,8 +226,12 @@ def service(store: FeatureStore, name: str) -> FeatureService:
     try:
         return store.get_feature_service(name)
     except Exception as exc:  # Feast raises its own not-found errors
+        registry = getattr(store.config.registry, "path", "")
+        ds = Path(str(registry)).parent.parent if registry else None
+        where = f" --data {ds}" if ds else ""
         raise WattwiseError(
-            f"no FeatureService {name!r} in this dataset's registry: run `wattwise features apply`"
+            f"no FeatureService {name!r} in the registry of {ds or 'this dataset'}: run "
+            f"`wattwise features build{where}` and `wattwise features apply{where}`"
         ) from exc
 
 

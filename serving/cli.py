@@ -158,7 +158,7 @@ def serve_key(
 @serve_app.command("build")
 def serve_build(
     ctx: typer.Context,
-    config: Path | None = typer.Option(None, help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--serving-config", help=CONFIG_HELP),
 ) -> None:
     """Copy every @champion into the BentoML model store and build the Bento (bentofile.yaml)."""
     from serving.bento import build_bento

@@ -140,7 +140,8 @@ class OnlineFeatures:
         db = dataset_dir / "feast" / "online.db"
         if not db.is_file():
             raise DataError(
-                f"no Feast online store at {db}: run `wattwise features apply` and `materialize`"
+                f"no Feast online store at {db}: run `wattwise features apply --data "
+                f"{dataset_dir}` and `wattwise features materialize --data {dataset_dir}`"
             )
         self.store = open_store(dataset_dir)
         self._lock = threading.Lock()

@@ -52,6 +52,7 @@ DOC_ORDER = (
     "monitoring.md",
 )
 COMMAND_TIMEOUT_S = 1200
+STOPPED = (0, -15, 130, 143)  # how a server that ran until SIGTERM (or Ctrl+C) may end
 SERVE_WAIT_S = 240
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
@@ -289,8 +290,8 @@ class Outcome:
         if self.rc is None:
             return "did not finish"
         if c.serves is not None:
-            if self.rc < 0 and self.rc != -15:
-                return f"the server died (rc {self.rc})"
+            if self.rc not in STOPPED:
+                return f"the server did not run until stopped (rc {self.rc})"
         elif self.rc not in c.expect_exit:
             return f"exit {self.rc}, the doc expects {'|'.join(map(str, c.expect_exit))}"
         if "Traceback (most recent call last)" in self.output:
@@ -338,14 +339,14 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: Path) -> li
     state.write_text("")
     servers: list[tuple[Command, subprocess.Popen[bytes], float, Path]] = []
     try:
-        for cmd in block.commands:
+        for n, cmd in enumerate(block.commands, 1):
             if cmd.skip:
                 continue
             script = (
                 f"cd {shlex.quote(str(project))}\n. {shlex.quote(str(state))}\n{cmd.text}\n"
                 f"__rc=$?\nexport -p > {shlex.quote(str(state))}\nexit $__rc\n"
             )
-            out = log.with_name(f"{log.stem}-{cmd.line}.log")
+            out = log.with_name(f"{log.stem}-{n}-{cmd.line}.log")
             t0 = time.perf_counter()
             with out.open("wb") as fh:
                 proc = subprocess.Popen(

@@ -114,6 +114,7 @@ def test_the_readme_exit_codes_are_the_cli_s() -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(3000)  # make demo, then every journey: ~20 min on 2 cores
 def test_docs_run_as_written(tmp_path: Path) -> None:
     if not (REPO.parent / "shared" / "data").is_dir():
         pytest.skip("../shared/data is absent: the docs import the real data from there")

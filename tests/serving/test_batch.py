@@ -88,7 +88,7 @@ def test_default_as_of_is_the_newest_snapshot_of_the_kinds_own_features(
     from serving.batch import score_offline
     from serving.config import load_serving_config
     from training.kinds import get_kind
-    from wattwise.errors import DataError
+    from wattwise.errors import DataError, EmptyResultError
 
     ds = served_models.dataset_dir
     churn = get_kind("churn").feature_service
@@ -105,15 +105,27 @@ def test_default_as_of_is_the_newest_snapshot_of_the_kinds_own_features(
         served_models.settings, cfg, "churn", tmp_path / "a.parquet", dataset_dir=ds
     )
     assert res.as_of == own and res.scored > 0.5 * res.rows
-    with pytest.raises(DataError, match="none of .* has a score"):
+    early = pd.Timestamp("2001-01-01", tz="UTC")
+    with pytest.raises(EmptyResultError, match="none of .* has a score") as empty:
         score_offline(
             served_models.settings,
             cfg,
             "churn",
             tmp_path / "b.parquet",
-            as_of=pd.Timestamp("2001-01-01", tz="UTC"),
+            as_of=early,
             dataset_dir=ds,
         )
+    assert empty.value.exit_code == 4  # a scheduler must not read 0 scored as success
+    allowed = score_offline(
+        served_models.settings,
+        cfg,
+        "churn",
+        tmp_path / "b.parquet",
+        as_of=early,
+        dataset_dir=ds,
+        allow_empty=True,
+    )
+    assert allowed.scored == 0 and allowed.rows == res.rows
     with pytest.raises(DataError, match="not batch scored"):
         score_offline(
             served_models.settings, cfg, "dr_response", tmp_path / "c.parquet", dataset_dir=ds

@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     # OpenMP threads (LightGBM, torch) that spin while waiting make a busy 2-core machine
     # crawl (100 rounds: 190 s spinning vs 1 s passive under load); set before they load
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    # MLflow draws a progress bar for every artifact it reads: noise in a command's output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         rc = app(args=args, prog_name="wattwise", standalone_mode=False)
         if isinstance(rc, int) and rc:  # typer.Exit(code) returns the code without standalone

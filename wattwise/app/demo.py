@@ -181,3 +181,8 @@ def demo(
     champion = next((str(h["to"]) for h in reversed(moves) if h["alias"] == "champion"), None)
     for cmd, what in next_steps(champion):
         typer.echo(f"  {cmd}   # {what}")
+    import warnings
+
+    # Feast's metrics files are closed by the interpreter at exit, not by Feast: not ours to
+    # print after the handover
+    warnings.simplefilter("ignore", ResourceWarning)
