@@ -112,19 +112,21 @@ score_app = kind_group(
 )
 
 
-@serve_app.command("start")
+@serve_app.command("start", short_help="Serve every configured @champion model until stopped.")
 def serve_start(
     ctx: typer.Context,
     config: Path | None = typer.Option(None, help=CONFIG_HELP),
     host: str | None = typer.Option(None, help="Bind address (default: the config's)."),
     port: int | None = typer.Option(None, help="Port (default: the config's, 3000)."),
 ) -> None:
-    """Serve every configured @champion model until Ctrl+C (default 127.0.0.1:3000)."""
+    """Serve every configured @champion model (default 127.0.0.1:3000) until Ctrl+C or
+    SIGTERM, which stop it gracefully: no new connections, the requests in flight finish,
+    every service process exits, exit code 0. What still runs after the serving config's
+    shutdown_grace_s (default 25 s), or at a second Ctrl+C, is killed: exit code 130."""
     import os
-    import subprocess
 
     from serving.config import ENV_FILE, served_kinds
-    from serving.server import serve_command
+    from serving.server import run_supervised, serve_command
     from training.kinds import registry
 
     cfg = _serving_config(config)
@@ -136,7 +138,8 @@ def serve_start(
         f"serving {', '.join(served_kinds(cfg, registry(s)))} from {s.data_dir / cfg.dataset} on "
         f"http://{host or cfg.host}:{port or cfg.port} (auth {'on' if cfg.auth.enabled else 'OFF'})"
     )
-    raise typer.Exit(subprocess.call(serve_command(host or cfg.host, port or cfg.port), env=env))
+    cmd = serve_command(host or cfg.host, port or cfg.port)
+    raise typer.Exit(run_supervised(cmd, env, cfg.shutdown_grace_s))
 
 
 @serve_app.command("key")

@@ -108,6 +108,10 @@ class ServingConfig(_Strict):
     models: dict[str, ModelEntry] = {}
     model_source: Literal["registry", "bento"] = "registry"
     reload_interval_s: float = Field(30.0, gt=0)
+    # wattwise serve start, on SIGTERM or Ctrl+C: how long requests in flight have to finish
+    # and every service process to exit before the rest is killed (exit 130); under
+    # Kubernetes' default 30 s termination grace, so this stop ends first
+    shutdown_grace_s: float = Field(25.0, gt=0)
     max_batch: int = Field(1000, ge=1, le=1_000_000)
     inline_batch: int = Field(32, ge=0)  # batches up to this size are scored on the event loop
     # the JSON scoring routes are validated and called by our ASGI middleware with BentoML's
