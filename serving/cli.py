@@ -115,7 +115,7 @@ score_app = kind_group(
 @serve_app.command("start", short_help="Serve every configured @champion model until stopped.")
 def serve_start(
     ctx: typer.Context,
-    config: Path | None = typer.Option(None, help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--serving-config", help=CONFIG_HELP),
     host: str | None = typer.Option(None, help="Bind address (default: the config's)."),
     port: int | None = typer.Option(None, help="Port (default: the config's, 3000)."),
 ) -> None:
