@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.services import LabelBuilder, ServiceDecl, unique_services
-from wattwise.errors import DataError, WattwiseError
+from wattwise.errors import DataError, EmptyResultError, WattwiseError
 from wattwise.paths import PACKAGE_DIR
 
 if TYPE_CHECKING:
@@ -306,9 +306,10 @@ def training_set(
     """A training set: the rows of a labels builder joined point-in-time with a
     FeatureService."""
     rows = labels(dataset_dir, as_of)
-    if rows.empty:
+    if rows.empty:  # an empty training set: nothing produced (exit 4), not a bad input
         what = getattr(labels, "__name__", "the")
-        raise DataError(
-            f"no {what} labels in {dataset_dir}" + (f" observed by {as_of}" if as_of else "")
+        raise EmptyResultError(
+            f"no {what} labels in {dataset_dir}"
+            + (f" observed by {as_of}" if as_of else " (every snapshot)")
         )
     return historical(open_store(dataset_dir), service_name, rows)

@@ -51,13 +51,19 @@ def train_kind(
     model_config: Path | None = typer.Option(
         None, "--model-config", help="A model config YAML (instead of the dataset's)."
     ),
-    trials: int | None = typer.Option(None, help="Optuna trials (default: the config's)."),
+    trials: int | None = typer.Option(
+        None,
+        help="New Optuna trials this run (default: the config's tuning.trials); a resumed "
+        "study keeps its earlier trials and the best of all is fitted.",
+    ),
     timeout: float | None = typer.Option(None, help="Tuning time limit in seconds."),
     seed: int | None = typer.Option(None, help="Sampler seed (default: the config's)."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a config key: --set tuning.trials=3 (repeatable)."
     ),
-    promote: bool = typer.Option(True, help="Run the promotion gate after training."),
+    promote: bool = typer.Option(
+        True, help="Run the promotion gate after training (kept the champion: exit 5)."
+    ),
     publish: bool = typer.Option(
         True,
         help="Write the new version's outputs back to the feature store, for kinds that "
@@ -126,6 +132,8 @@ def run_training(
     typer.echo(res.render())
     if publish and kind.publish is not None:
         typer.echo(kind.publish(settings, cfg, ds, res.version))
+    if res.promotion is not None:  # promotion was asked: kept the champion exits 5
+        res.promotion.require_moved(res.model_name)
 
 
 train_app = kind_group(
@@ -139,28 +147,15 @@ registry_app = group("Model registry: promote behind a gate, history, rollback."
 
 @train_app.command("list")
 def train_list(ctx: typer.Context) -> None:
-    """Experiments, their best runs and the registered models with their aliases."""
+    """Experiments, their best runs (by the config's metric) and the registered models with
+    their aliases."""
+    from training.pipeline import summarize_runs
     from training.tracking import setup
 
     settings = state(ctx).settings
+    for exp in summarize_runs(settings):
+        typer.echo("\n".join(exp.lines()))
     client = setup(settings)
-    for exp in client.search_experiments():
-        if not exp.name.startswith(settings.mlflow.experiment_prefix + "/"):
-            continue
-        runs = client.search_runs(
-            [exp.experiment_id],
-            "attributes.status = 'FINISHED' and tags.`wattwise.model` != ''",
-            order_by=["attributes.start_time DESC"],
-            max_results=50,
-        )
-        typer.echo(f"{exp.name}: {len(runs)} training runs")
-        best = sorted(runs, key=lambda r: -r.data.metrics.get("test_roc_auc", float("-inf")))[:3]
-        for r in best:
-            m = r.data.metrics
-            typer.echo(
-                f"  run {r.info.run_id[:8]}  {r.info.run_name:<24} test ROC-AUC {m.get('test_roc_auc', float('nan')):.4f}"
-                f"  Brier {m.get('test_brier', float('nan')):.4f}  rows {r.data.params.get('training_rows', '?')}"
-            )
     for rm in client.search_registered_models():
         aliases = ", ".join(f"@{a}=v{v}" for a, v in sorted(rm.aliases.items()))
         latest = max(
@@ -186,8 +181,7 @@ def registry_promote(
     typer.echo(
         f"{name}: {verb} (candidate v{res.candidate}, champion v{res.champion}): {res.reason}"
     )
-    if not res.moved:
-        raise typer.Exit(3)
+    res.require_moved(name)  # a scheduler must not read "kept the champion" as success
 
 
 @registry_app.command("history")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from training.config import ModelConfig
 from training.spec import Evaluation, ModelSpec, Prepared
+from wattwise.errors import EmptyResultError
 
 if TYPE_CHECKING:
     from training.kinds.base import Kind
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TAG_KIND, TAG_MODEL, TAG_CONFIG = "wattwise.kind", "wattwise.model", "wattwise.config"
+# on each training run: the config's metric and its direction (what "best" means for it) and
+# the kind's headline test metrics, comma-separated (what `wattwise train list` shows)
+TAG_METRIC, TAG_DIRECTION, TAG_HEADLINE = (
+    "wattwise.metric",
+    "wattwise.direction",
+    "wattwise.headline",
+)
+ROWS_PARAM = "training_rows"  # every spec's prepare logs it: rows of its training data
 
 
 @dataclass
@@ -119,6 +128,8 @@ def train(
     client = tracking.setup(settings)
     tracking.experiment(settings, cfg.name)
     prep = spec.prepare(data if data is not None else spec.load(ds, cfg, kind), cfg, ds)
+    if prep.params.get(ROWS_PARAM) == 0:  # before any trial: there is nothing to tune on
+        raise EmptyResultError(f"{cfg.name}: the training set of dataset {ds.name} has 0 rows")
     study = study_name(cfg, ds, prep)
 
     with mlflow.start_run(run_name=f"{cfg.name}-{prep.fingerprint[:8]}") as parent:
@@ -133,7 +144,7 @@ def train(
         tags = {TAG_KIND: kind.name, TAG_MODEL: cfg.model_name, "study": study}
         if config_ref:
             tags[TAG_CONFIG] = config_ref
-        mlflow.set_tags(tags)
+        mlflow.set_tags({**tags, TAG_METRIC: cfg.metric.name, TAG_DIRECTION: cfg.metric.direction})
 
         def log_trial(t: Any) -> None:
             with mlflow.start_run(run_name=f"trial-{t.number}", nested=True):
@@ -162,6 +173,7 @@ def train(
         mlflow.log_params({f"best_{k}": v for k, v in tres.best_params.items()})
         mlflow.log_metric("best_valid_score", tres.best_value)
         mlflow.log_metrics({f"test_{k}": v for k, v in ev.logged.items() if np.isfinite(v)})
+        mlflow.set_tag(TAG_HEADLINE, ",".join(ev.headline))
         warm.join()  # normally long done: tuning takes longer than the warm-up
         version = _log_and_register(cfg, kind, spec, prep, fitted, ev, tags)
         run_id = parent.info.run_id
@@ -230,6 +242,112 @@ def _log_and_register(
             log_reference(build_reference(sample, pkg.predict(sample), 5000, cfg.tuning.seed))
     mv = mlflow.register_model(info.model_uri, cfg.model_name, tags={**tags, **pkg.tags})
     return str(mv.version)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One training run as ``wattwise train list`` shows it."""
+
+    run_id: str
+    name: str
+    metrics: dict[str, float]  # its headline test metrics, the config's metric first
+    rows: str | None  # the training_rows it logged (None: an older run that did not)
+
+    def line(self) -> str:
+        shown = "  ".join(f"{k} {_number(v)}" for k, v in self.metrics.items()) or "no metrics"
+        return (
+            f"  run {self.run_id[:8]}  {self.name:<24} test {shown}  "
+            f"training rows {self.rows if self.rows is not None else '?'}"
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """An experiment's training runs, its best ones by the config's metric."""
+
+    name: str
+    runs: int
+    metric: str | None  # the config's metric of its newest run (None: no run says)
+    direction: str
+    best: list[RunSummary]
+
+    def lines(self) -> list[str]:
+        by = f", best by test {self.metric} ({self.direction})" if self.metric else ""
+        return [f"{self.name}: {self.runs} training runs{by}", *(r.line() for r in self.best)]
+
+
+def _number(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 1 else f"{v:.4f}"
+
+
+def run_metric(tags: dict[str, str], settings: Settings) -> tuple[str | None, str, list[str]]:
+    """The config metric, its direction and the headline metric names of a training run: from
+    its tags; for a run logged before the pipeline tagged them, from the config it was
+    trained with (its ``wattwise.config`` tag, else the config registering its model)."""
+    if TAG_METRIC in tags:
+        head = [h for h in tags.get(TAG_HEADLINE, "").split(",") if h]
+        return tags[TAG_METRIC], tags.get(TAG_DIRECTION, "maximize"), head
+    from training.config import load_model_config, registered_config
+    from wattwise.errors import WattwiseError
+
+    try:
+        ref = tags.get(TAG_CONFIG) or registered_config(tags.get(TAG_MODEL, ""))
+        cfg = load_model_config(ref, settings=settings)
+    except WattwiseError:  # a config since renamed or removed: nothing says
+        return None, "maximize", []
+    return cfg.metric.name, cfg.metric.direction, []
+
+
+def summarize_runs(settings: Settings, best: int = 3, newest: int = 50) -> list[ExperimentSummary]:
+    """Every wattwise experiment with its ``best`` training runs among its ``newest`` finished
+    ones, ranked by the config's metric in its direction; each run with its own headline
+    metrics and training rows."""
+    from training.tracking import setup
+
+    client = setup(settings)
+    out = []
+    for exp in client.search_experiments():
+        if not exp.name.startswith(settings.mlflow.experiment_prefix + "/"):
+            continue
+        runs = client.search_runs(
+            [exp.experiment_id],
+            f"attributes.status = 'FINISHED' and tags.`{TAG_MODEL}` != ''",
+            order_by=["attributes.start_time DESC"],
+            max_results=newest,
+        )
+        described = [(r, *run_metric(r.data.tags, settings)) for r in runs]
+        metric, direction = next(((m, d) for _, m, d, _ in described if m), (None, "maximize"))
+        sign = -1.0 if direction == "maximize" else 1.0
+
+        def rank(r: Any, metric: str | None = metric, sign: float = sign) -> tuple[bool, float]:
+            v = r.data.metrics.get(f"test_{metric}", float("nan"))
+            return (not np.isfinite(v), sign * v if np.isfinite(v) else 0.0)  # unmeasured last
+
+        top = sorted(described, key=lambda x: rank(x[0]))[:best]
+        out.append(
+            ExperimentSummary(
+                exp.name,
+                len(runs),
+                metric,
+                direction,
+                [
+                    RunSummary(
+                        r.info.run_id,
+                        r.info.run_name,
+                        _shown(r.data.metrics, m, head),
+                        r.data.params.get(ROWS_PARAM),
+                    )
+                    for r, m, _, head in top
+                ],
+            )
+        )
+    return out
+
+
+def _shown(logged: dict[str, float], metric: str | None, headline: list[str]) -> dict[str, float]:
+    """The run's config metric, then its other headline metrics, as it logged them."""
+    names = dict.fromkeys([*([metric] if metric else []), *headline])
+    return {k: logged[f"test_{k}"] for k in names if f"test_{k}" in logged}
 
 
 def ints_as_doubles(frame: pd.DataFrame) -> pd.DataFrame:

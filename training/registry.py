@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import LOWER_IS_BETTER
-from wattwise.errors import WattwiseError
+from wattwise.errors import NotPromotedError, WattwiseError
 
 if TYPE_CHECKING:
     from training.config import GateConfig
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
+# a gate metric within this of the champion's is a tie (floating-point noise of the same
+# predictions summed in another order is ~1e-16; no real gain is that small)
+TIE_REL, TIE_ABS = 1e-9, 1e-12
 TEST_SET = "eval/test_set.parquet"
 
 
@@ -163,12 +167,20 @@ class Promotion:
     candidate_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
 
+    def require_moved(self, model: str) -> None:
+        """Raise :class:`NotPromotedError` (exit 5, the reason in one line) when @champion
+        stayed: a command that asked for promotion did not get it."""
+        if not self.moved:
+            raise NotPromotedError(f"{model} v{self.candidate} not promoted: {self.reason}")
+
 
 def gate(cand: dict[str, float], champ: dict[str, float], g: GateConfig) -> tuple[bool, str]:
     """Does the candidate beat the champion (strictly, and by the configured margin) without
     regressions? A tie keeps the champion."""
     c, h = cand[g.metric], champ[g.metric]
     delta = (c - h) if g.higher_is_better else (h - c)
+    if math.isclose(c, h, rel_tol=TIE_REL, abs_tol=TIE_ABS):
+        delta = 0.0  # the same model re-scored (or rounding noise): a tie, not a gain
     if not np.isfinite(delta) or delta <= 0 or delta < g.min_delta:
         need = f"> 0 and ≥ {g.min_delta}" if g.min_delta else "> 0"
         return (

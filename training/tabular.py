@@ -16,7 +16,7 @@ import pandas as pd
 from training.data import feature_columns, fingerprint, season_weights, split
 from training.estimators import FramePreprocessor
 from training.spec import TabularPrepared
-from wattwise.errors import ConfigError, DataError
+from wattwise.errors import ConfigError, DataError, EmptyResultError
 
 if TYPE_CHECKING:
     from training.config import TabularConfig
@@ -56,9 +56,21 @@ class TabularSpec:
         if missing:
             raise DataError(f"label {missing[0]!r} is not in the training set")
         df = df[df[labels].notna().any(axis=1)].reset_index(drop=True)
+        where = f"dataset {ds.name}"
+        if df.empty:
+            raise EmptyResultError(
+                f"the training set of {where} has no rows with a {labels[0]!r} label: "
+                "nothing to train on"
+            )
         target = self.split_target(df, cfg)
-        if len(np.unique(target[np.isfinite(target)])) < 2:
-            raise DataError(f"label {labels[0]!r} has a single class in {len(df)} rows")
+        classes = np.unique(target[np.isfinite(target)])
+        if len(classes) < 2:
+            ts = df["event_timestamp"]
+            raise EmptyResultError(
+                f"label {labels[0]!r} has a single class ({', '.join(f'{c:g}' for c in classes)}) "
+                f"in the {len(df)} rows of {where} as of {ts.min():%Y-%m-%d}..{ts.max():%Y-%m-%d}: "
+                "nothing to train a binary model on"
+            )
         feats = feature_columns(df, cfg, labels)
         sp = split(df, target, cfg.split, cfg.tuning.seed)
         pre = FramePreprocessor().fit(df.loc[sp.train, feats])

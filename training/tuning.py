@@ -2,8 +2,10 @@
 
 The objective samples parameters from the config's search space and calls the same fit
 function the final model uses; each trial is a nested MLflow run. Studies live in
-``mlruns/optuna.db`` keyed by model and training-set fingerprint, so an interrupted study
-resumes where it stopped and a finished one is not re-run.
+``mlruns/optuna.db`` keyed by model and training-set fingerprint: a study resumes, and every
+run adds its ``trials`` NEW trials to it (TPE learning from the earlier ones), so a run on
+data and a search that were tuned before still does the tuning it was asked for. The final
+model uses the best trial of the whole study.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def tune(
     timeout_s: float | None = None,
     log_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> TuneResult:
-    """Run (or resume) the study until it holds ``trials`` finished trials or time runs out."""
+    """Run ``trials`` new trials (default: the config's) in the study, resumed when it
+    exists, or fewer when time runs out; the result is the best of all its trials."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -95,17 +98,18 @@ def tune(
         storage=storage,
         load_if_exists=True,
         direction="maximize" if maximize else "minimize",
-        sampler=optuna.samplers.TPESampler(
-            seed=cfg.tuning.seed, n_startup_trials=min(8, cfg.tuning.trials)
-        ),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=30)
         if cfg.tuning.pruning
         else optuna.pruners.NopPruner(),
     )
-    target = trials or cfg.tuning.trials
-    done = [t for t in study.trials if t.state.is_finished()]
-    todo = max(0, target - len(done))
-    if not done:
+    before = len(study.trials)
+    todo = trials or cfg.tuning.trials  # new trials of this run, whatever the study holds
+    # seeded by the config's seed and the study's size: the same history gives the same
+    # draws, and a resumed study does not redraw the random start-up trials it already ran
+    study.sampler = optuna.samplers.TPESampler(
+        seed=cfg.tuning.seed + before, n_startup_trials=min(8, cfg.tuning.trials)
+    )
+    if not any(t.state.is_finished() for t in study.trials):  # the estimator's values first
         study.enqueue_trial({k: v for k, v in cfg.estimator.items() if k in cfg.search_space})
 
     def objective(trial: optuna.Trial) -> float:
@@ -124,10 +128,9 @@ def tune(
         return float(out)
 
     callbacks = [lambda s, t: log_trial(t)] if log_trial else []
-    if todo:
-        study.optimize(
-            objective, n_trials=todo, timeout=timeout_s or cfg.tuning.timeout_s, callbacks=callbacks
-        )
+    study.optimize(
+        objective, n_trials=todo, timeout=timeout_s or cfg.tuning.timeout_s, callbacks=callbacks
+    )
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not finished:
         raise RuntimeError(f"study {study_name} has no completed trial")
@@ -135,7 +138,7 @@ def tune(
     return TuneResult(
         best_params=dict(study.best_params),
         best_value=float(study.best_value),
-        trials_run=len(study.trials) - len(done),
+        trials_run=len(study.trials) - before,
         trials_total=len(study.trials),
         pruned=pruned,
         seconds=time.perf_counter() - t0,

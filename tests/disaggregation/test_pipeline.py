@@ -122,7 +122,8 @@ def test_train_register_predict_export_and_cli(
     # a second training run becomes @challenger (and @champion only if it scores better)
     res2 = train(tiny_cfg, mlflow_settings, dataset_dir=ds, trials=2)
     assert res2.version == "2" and alias_version(client, "disaggregation", "challenger") == "2"
-    assert res2.tune.trials_run == 0  # the persistent study already holds its trials
+    # the persistent study resumes: its 2 earlier trials stay, the 2 asked for are new
+    assert (res2.tune.trials_run, res2.tune.trials_total) == (2, 4)
     pr = res2.promotion
     assert pr is not None and pr.champion == "1"
     # against the champion on the candidate's windows: it moves only on a strict gain

@@ -33,6 +33,9 @@ def test_each_part_gets_its_own_best_trial(mlflow_settings) -> None:  # type: ig
     # the study itself steers by the mean, which every trial ties on here
     assert res.best_value == max((s["small"] + s["large"]) / 2 for s in seen)
 
-    # a resumed study keeps the parts of the earlier trials
-    again = tune(cfg, mlflow_settings, fit, "parts-test")
-    assert again.trials_run == 0 and again.best_params_by_part == by
+    # a resumed study runs new trials and keeps the parts of the earlier ones
+    again = tune(cfg, mlflow_settings, fit, "parts-test", trials=2)
+    assert (again.trials_run, again.trials_total) == (2, 14) and len(seen) == 14
+    xs = [s["x"] for s in seen]
+    assert again.best_params_by_part["small"]["num_leaves"] == min(xs)
+    assert again.best_params_by_part["large"]["num_leaves"] == max(xs)

@@ -204,6 +204,8 @@ class DisaggregationSpec:
                 "split": data.description,
                 "appliances": ",".join(cfg.appliances),
                 "interval_minutes": data.interval_minutes,
+                # every window of the split (train, valid, test), as tabular kinds count rows
+                "training_rows": int(sum(x.shape[0] for x in data.X.values())),
                 "train_windows": int(data.X["train"].shape[0]),
                 "train_readings": int(data.X["train"].size),
             },

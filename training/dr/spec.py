@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from training.spec import Evaluation, Package, Prepared
-from wattwise.errors import DataError
+from wattwise.errors import DataError, EmptyResultError
 
 if TYPE_CHECKING:
     from training.dr.models import RegFit
@@ -128,6 +128,11 @@ class DRResponseSpec:
         if label not in df:
             raise DataError(f"the DR training rows have no {label!r} (settle the events first)")
         df = df[df[label].notna()].reset_index(drop=True)
+        if df.empty:
+            raise EmptyResultError(
+                f"the DR training set of dataset {ds.name} has no settled event rows with a "
+                f"{label!r}: nothing to train on (settle the events first)"
+            )
         feats = [c for c in feature_columns(df, cfg, NON_FEATURES) if c not in NON_FEATURES]
         tr, va, te = event_split(df, cfg.split.test_share, cfg.split.valid_share)
         called = df.called.to_numpy(bool)
@@ -140,6 +145,7 @@ class DRResponseSpec:
             fingerprint=fingerprint(df[[*feats, label]]),
             params={
                 "rows": len(df),
+                "training_rows": len(df),
                 "n_features": len(feats),
                 "label": label,
                 "split": f"by event start: test {cfg.split.test_share:.0%} of events, "
