@@ -148,3 +148,16 @@ def test_performance_against_training_metrics(
     assert cli("drift", "performance", MODEL, "--labels", str(bad), "--monitoring-config", cfg) == 3
     out = capsys.readouterr().out
     assert "ALERT" in out and "roc_auc" in out and "below training" in out
+
+
+def test_a_window_too_small_for_a_report_is_not_success(
+    monitored: Monitored, reports: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """A scheduler read "INSUFFICIENT ... exit 0" as "no drift": it is exit 4 now."""
+    cfg = str(config(tmp_path))
+    end = monitored.now.isoformat()
+    args = ("drift", "report", MODEL, "--window", "1h", "--end", end, "--monitoring-config", cfg)
+    assert cli(*args) == 4
+    out = capsys.readouterr()
+    assert "INSUFFICIENT" in out.out.upper() and "too few predictions" in out.err
+    assert cli(*args, "--allow-empty") == 0
