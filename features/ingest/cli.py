@@ -63,7 +63,7 @@ def import_command(
         shared_dir=settings.shared_data_dir,
     )
     _print_report(report)
-    if not any(loaded for _, _, loaded, _, _ in report.rows()):
+    if report.empty:
         typer.echo(nothing(f"import {kind}: 0 rows loaded into {dataset_dir}", allow_empty))
 
 

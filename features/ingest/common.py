@@ -26,6 +26,8 @@ from wattwise.errors import DataError
 
 log = logging.getLogger(__name__)
 
+ID_TABLES = ("meters", "customers")  # dimension tables: loaded even when the readings are not
+
 
 @dataclass
 class TableCounts:
@@ -53,6 +55,13 @@ class ImportReport:
         tc.quarantined.update(res.reasons)
         if notes:
             tc.notes.update(notes)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing but ids was loaded: every table other than the meters and customers ones
+        (which a file of rejected readings still fills) loaded 0 rows."""
+        data = [tc.loaded for name, tc in self.tables.items() if name not in ID_TABLES]
+        return not any(data) if data else not any(tc.loaded for tc in self.tables.values())
 
     def rows(self) -> list[tuple[str, int, int, int, str]]:
         """(table, read, loaded, quarantined, reasons) rows for display."""

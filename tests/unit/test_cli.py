@@ -52,3 +52,28 @@ def test_bad_option_value_exits_nonzero() -> None:
     res = run("data", "generate", "--customers", "many")
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
+
+
+def test_version() -> None:
+    res = run("--version")
+    assert res.returncode == 0 and res.stdout.startswith("wattwise ")
+
+
+def test_flags_are_shown_as_flags() -> None:
+    res = run("train", "churn", "--help")
+    assert "--no-promote" in res.stdout and "<bool>" not in res.stdout
+
+
+def test_a_bad_date_is_refused_naming_the_option_and_form() -> None:
+    res = run("dr", "plan", "--date", "July", "--target-mw", "1")
+    assert res.returncode == 2 and "--date" in res.stderr and "YYYY-MM-DD" in res.stderr
+
+
+def test_an_import_that_loads_nothing_exits_4(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("meter_id,timestamp,kwh\nM1,2024-01-01 00:00,-1\nM1,2024-01-01 01:00,-2\n")
+    args = ("data", "import", "csv", str(bad), "--data", str(tmp_path / "ds"))
+    res = run(*args)
+    assert res.returncode == 4, res.stderr
+    assert "0 rows loaded" in res.stderr and "Traceback" not in res.stderr
+    assert run(*args, "--allow-empty").returncode == 0
