@@ -55,6 +55,7 @@ def import_champions(settings: Settings, cfg: ServingConfig) -> list[str]:
 
 def build_bento(settings: Settings, cfg: ServingConfig) -> tuple[str, list[str]]:
     """Import the champions and build ``bentofile.yaml`` with them; returns (bento tag, models)."""
+    import contextlib
     import tempfile
 
     import bentoml
@@ -63,7 +64,12 @@ def build_bento(settings: Settings, cfg: ServingConfig) -> tuple[str, list[str]]
     tags = import_champions(settings, cfg)
     opts: dict[str, Any] = read_yaml(REPO_ROOT / "bentofile.yaml")
     opts["models"] = tags  # the imported versions, optional kinds included when present
-    with tempfile.TemporaryDirectory(prefix="wattwise-bento-") as tmp:
+    # bentoml reads the bentofile's "file: ./docs/serving.md" from the current directory and
+    # refuses a file outside it: build from the project, wherever the command was run
+    with (
+        tempfile.TemporaryDirectory(prefix="wattwise-bento-") as tmp,
+        contextlib.chdir(REPO_ROOT),
+    ):
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(opts, sort_keys=False))
         bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(REPO_ROOT))

@@ -4,7 +4,8 @@ A *shell block* is a fenced block tagged ``sh``, ``bash`` or ``shell``. Its comm
 order (README first, then :data:`DOC_ORDER`), in one workspace shared by all of them: a
 fresh project folder with the repository's configs, Makefile and ``.venv`` (linked), and
 ``../shared`` beside it, exactly as in a clone. ``WATTWISE_HOME`` points at the workspace so
-that data, MLflow and reports land there, never in the checkout. Each block runs as one bash
+that data, MLflow and reports land there, never in the checkout (the code runs from the
+checkout: the venv's editable install). Each block runs as one bash
 script (an ``export`` holds for the rest of its block), with the text a user copies.
 
 What a command is expected to do is written where the user reads it, in its comment:
@@ -215,38 +216,30 @@ def all_blocks(repo: Path = REPO) -> list[Block]:
 
 # ---------------------------------------------------------------------------- workspace
 
-LINKED = (
-    ".venv",
-    "features",
-    "training",
-    "serving",
-    "wattwise",
-    "tests",
-    "docs",
-    "notebooks",
-    "benchmarks",
-)
-COPIED = ("configs", "Makefile", "pyproject.toml", "bentofile.yaml", "README.md")
+def clone_files(repo: Path) -> list[str]:
+    """What a clone of ``repo`` holds: the tracked files and those not yet committed (not the
+    ignored ones: no data, no venv, no MLflow runs)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [f for f in out.split("\0") if f and (repo / f).is_file()]
 
 
 def make_workspace(root: Path, repo: Path = REPO, shared: Path | None = None) -> Path:
     """A project folder as a clone has it, under ``root/project`` with ``root/shared`` beside
-    it; the code and the venv are links (nothing in the checkout is written), the configs are
-    copies (mtimes kept, so that make sees the venv as up to date)."""
+    it: a copy of the clone's files (mtimes kept, so that make sees the venv as up to date)
+    and a link to the checkout's ``.venv``; nothing in the checkout is written."""
     project = root / "project"
-    project.mkdir(parents=True, exist_ok=True)
-    for name in LINKED:
-        if (repo / name).exists() and not (project / name).exists():
-            (project / name).symlink_to(repo / name)
-    for name in COPIED:
-        src, dst = repo / name, project / name
-        if dst.exists():
-            continue
-        if src.is_dir():
-            shutil.copytree(src, dst, copy_function=shutil.copy2)
-        elif src.exists():
-            shutil.copy2(src, dst)
-    (project / "mlruns").mkdir(exist_ok=True)
+    if not project.exists():
+        for rel in clone_files(repo):
+            dst = project / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / rel, dst)
+        (project / ".venv").symlink_to(repo / ".venv")
+    (project / "mlruns").mkdir(parents=True, exist_ok=True)
     shared = shared or (repo.parent / "shared")
     if shared.exists() and not (root / "shared").exists():
         (root / "shared").symlink_to(shared.resolve())
