@@ -124,6 +124,9 @@ class ServingConfig(_Strict):
     reason_method: Literal["auto", "path", "shap"] = "auto"
     reason_shap_budget_ms: float = Field(0.5, gt=0)
     dr_target_max_candidates: int = Field(100_000, ge=1)
+    # the longest period (end - start, days) one /disaggregation/breakdown request may cover:
+    # checked before anything is read (a longer one is a 422 naming this key)
+    breakdown_max_days: int = Field(366, ge=1, le=36_600)
     auth: AuthConfig = AuthConfig()
     predlog: PredLogConfig = PredLogConfig()
 

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from serving.config import Served, ServingConfig, served_kinds
-from serving.models import ModelSlot, RequestError, appliance_breakdown, expected_reduction, loader
+from serving.models import ModelSlot, RequestError, expected_reduction, loader
 from serving.predlog import PredictionLog, PredictionRecord, default_root
 from training.explain import ReasonMethod
 from training.kinds import schemas
@@ -498,46 +498,68 @@ class ScoringCore:
         end: datetime | None = None,
         readings: Sequence[schemas.Reading] | None = None,
     ) -> schemas.BreakdownResponse:
-        """kWh and share per appliance of a customer's period, or of raw readings."""
-        from serving.lookup import customer_readings
+        """kWh and share per appliance (and "other") of a customer's period, or of raw
+        readings: the function ``wattwise disaggregate`` calls
+        (``training.disaggregation.service``), on the loaded version's bundle.
+
+        Checked in this order, each a 4xx naming the field, before anything is read: the
+        times (naive: UTC; years 1900-2200), the period's length against
+        ``breakdown_max_days``, the customer; then the reads (none in the period: 404)."""
+        from training.disaggregation import service as disagg
 
         t0 = time.perf_counter()
-        loaded = self.slots_get(kind.name)
-        if readings is not None:
-            self._check_size("readings", len(readings))
-            frame = pd.DataFrame(
-                {
-                    "ts": pd.to_datetime([r.ts for r in readings], utc=True),
-                    "kwh": [r.kwh for r in readings],
-                }
-            )
-            if customer_id is not None:
-                frame.insert(0, "customer_id", customer_id)
-        else:
-            if customer_id is None or start is None or end is None:
-                raise RequestError(
-                    422, "customer_id", "give customer_id, start and end, or readings"
+        limit = self.cfg.breakdown_max_days
+        try:
+            if readings is not None:
+                if start is not None or end is not None:
+                    raise RequestError(422, "start", "give start and end, or readings, not both")
+                self._check_size("readings", len(readings))
+                loaded = self.slots_get(kind.name)
+                bundle = disagg.bundle_of(loaded.scorer.model)
+                got = disagg.parse_readings(
+                    [r.ts for r in readings],
+                    [r.kwh for r in readings],
+                    disagg.model_interval(bundle),
                 )
-            if end <= start:
-                raise RequestError(422, "end", "must be after start")
-            _, known = self._lookups()
-            if known.positions([customer_id])[0] < 0:
-                raise RequestError(404, "customer_id", f"{UNKNOWN} {customer_id!r}")
-            frame = customer_readings(self.dataset_dir, customer_id, start, end)
-            if frame.empty:
-                raise RequestError(
-                    404, "start", f"no electric readings for {customer_id!r} in [{start}, {end})"
+                if disagg.days(got.start, got.end) > limit:
+                    raise RequestError(
+                        422,
+                        "readings",
+                        f"the readings span {disagg.days(got.start, got.end):,.1f} days, over the"
+                        f" limit of {limit} days per request (breakdown_max_days)",
+                    )
+                bd = disagg.readings_breakdown(bundle, got, customer_id)
+            else:
+                if customer_id is None or start is None or end is None:
+                    raise RequestError(
+                        422, "customer_id", "give customer_id, start and end, or readings"
+                    )
+                lo, hi = disagg.window(start, end)
+                if disagg.days(lo, hi) > limit:
+                    raise RequestError(
+                        422,
+                        "end",
+                        f"the period is {disagg.days(lo, hi):,.1f} days, over the limit of "
+                        f"{limit} days per request (breakdown_max_days)",
+                    )
+                _, known = self._lookups()
+                if known.positions([customer_id])[0] < 0:
+                    raise RequestError(404, "customer_id", f"{UNKNOWN} {customer_id!r}")
+                loaded = self.slots_get(kind.name)
+                period = disagg.locate(self.dataset_dir, customer_id, lo, hi)
+                bd = disagg.period_breakdown(
+                    disagg.bundle_of(loaded.scorer.model), self.dataset_dir, period
                 )
-            frame.insert(0, "customer_id", customer_id)
-        kwh = appliance_breakdown(loaded.scorer.predict(frame))
-        total = float(sum(v for v in kwh.values() if np.isfinite(v)))
+        except disagg.BreakdownError as exc:
+            raise RequestError(exc.status, exc.field, exc.message) from exc
+        order = bd.kwh.sort_values(ascending=False, kind="stable").index
         rows = [
-            schemas.ApplianceShare(appliance=a, kwh=v, share=(v / total if total > 0 else 0.0))
-            for a, v in sorted(kwh.items(), key=lambda kv: -kv[1])
+            schemas.ApplianceShare(appliance=str(a), kwh=float(bd.kwh[a]), share=float(bd.share[a]))
+            for a in order
         ]
         rid = uuid.uuid4().hex
         logged: dict[str, float | str | None] = {"appliance_" + r.appliance: r.kwh for r in rows}
-        logged["n_readings"] = float(len(frame))
+        logged["n_readings"] = float(bd.n_readings)
         self._log(
             [
                 PredictionRecord(
@@ -546,7 +568,7 @@ class ScoringCore:
                     loaded.registered_name,
                     loaded.version,
                     customer_id or "",
-                    total,
+                    bd.total_kwh,
                     logged,
                 )
             ]
@@ -556,9 +578,10 @@ class ScoringCore:
             request_id=rid,
             model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
             customer_id=customer_id,
-            start=start,
-            end=end,
-            total_kwh=total,
+            start=bd.start.to_pydatetime(),
+            end=bd.end.to_pydatetime(),
+            total_kwh=bd.total_kwh,
+            n_readings=bd.n_readings,
             appliances=rows,
         )
 

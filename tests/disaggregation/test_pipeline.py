@@ -156,7 +156,7 @@ def test_train_register_predict_export_and_cli(
         cust,
         "--month",
         month,
-        "--data-dir",
+        "--data",
         str(ds),
         "--plot",
         "--plot-out",
@@ -167,9 +167,7 @@ def test_train_register_predict_export_and_cli(
     assert "hvac" in out_txt and png.stat().st_size > 10_000
 
     # user errors: one line, named problem
-    code, _, err = run_cli(
-        capsys, "disaggregate", cust, "--month", "2024-13", "--data-dir", str(ds)
-    )
+    code, _, err = run_cli(capsys, "disaggregate", cust, "--month", "2024-13", "--data", str(ds))
     assert code != 0 and "YYYY-MM" in err and "Traceback" not in err
-    code, _, err = run_cli(capsys, "disaggregate", "NOPE", "--month", month, "--data-dir", str(ds))
+    code, _, err = run_cli(capsys, "disaggregate", "NOPE", "--month", month, "--data", str(ds))
     assert code != 0 and "NOPE" in err

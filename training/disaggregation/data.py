@@ -64,11 +64,51 @@ class Series:
         return self.interval_minutes / 60.0 / 1000.0
 
 
+def utc_connection() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose session time zone is UTC: comparing the reads' UTC times
+    with ``epoch_ms(...)`` (a naive TIMESTAMP) casts it in the session zone, which is the
+    machine's by default (a month read on a New York machine would start at 04:00 UTC)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def table_source(dataset_dir: Path, table: str) -> str:
+    """A canonical table's parquet files as a DuckDB table expression (DataError if absent)."""
+    return _glob(dataset_dir, table)
+
+
 def _glob(dataset_dir: Path, table: str) -> str:
     d = dataset_dir / table
     if not d.exists():
         raise DataError(f"{dataset_dir}: no {table} table (generate or import data first)")
     return f"read_parquet('{d}/**/*.parquet', union_by_name=true)"
+
+
+def _utc_month(t: pd.Timestamp) -> pd.Period:
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return t.tz_localize(None).to_period("M")
+
+
+def reads_source(
+    dataset_dir: Path, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> str:
+    """The ``interval_reads`` files as a DuckDB table expression; with a period, only the
+    month partitions (``month=YYYY-MM``, UTC months of ``ts``) that can hold it, and one
+    month each side, so a customer's month reads a few files, not the whole history."""
+    d = dataset_dir / "interval_reads"
+    if start is None or end is None or not d.is_dir():
+        return _glob(dataset_dir, "interval_reads")
+    months = {p.name[len("month=") :]: p for p in d.glob("month=*") if p.is_dir()}
+    if not months or any(p.is_file() for p in d.glob("*.parquet")):
+        return _glob(dataset_dir, "interval_reads")
+    lo = str(_utc_month(start) - 1)
+    hi = str(_utc_month(end - pd.Timedelta(microseconds=1)) + 1)
+    keep = [str(p / "**" / "*.parquet") for m, p in sorted(months.items()) if lo <= m <= hi]
+    if not keep:  # nothing there: the table's columns, no rows
+        first = str(next(iter(months.values())) / "**" / "*.parquet")
+        return f"(select * from read_parquet({[first]!r}, union_by_name=true) limit 0)"
+    return f"read_parquet({keep!r}, union_by_name=true)"
 
 
 def meter_interval(dataset_dir: Path) -> int:
@@ -110,7 +150,7 @@ def load_series(
     """
     interval = meter_interval(dataset_dir)
     step_us = interval * 60_000_000
-    con = duckdb.connect()
+    con = utc_connection()
     filt = []
     if meter_ids is not None:
         con.register("want", pd.DataFrame({"meter_id": meter_ids}))
@@ -121,7 +161,7 @@ def load_series(
         filt.append(f"ts < epoch_ms({int(end.value // 1_000_000)})")
     where = ("where " + " and ".join(filt)) if filt else ""
     df = con.execute(
-        f"""select meter_id, epoch_us(ts) as t, kwh from {_glob(dataset_dir, "interval_reads")}
+        f"""select meter_id, epoch_us(ts) as t, kwh from {reads_source(dataset_dir, start, end)}
             {where}"""
     ).fetchdf()
     if df.empty:

@@ -23,6 +23,8 @@ from pydantic import (
     create_model,
 )
 
+from features.schema import table
+
 CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
 FeatureValue = StrictBool | FiniteFloat | str | None
 Ids = Annotated[
@@ -134,31 +136,53 @@ class PropensityResponse(BaseModel):
 # ---- disaggregation ----------------------------------------------------------------------
 
 
+# Times are instants: with a zone, any zone; without one, UTC. Their range, the range of a
+# reading's kWh and the longest period (the serving config's breakdown_max_days) are checked
+# by the service, which answers a value out of range with a 422 naming the field (the
+# OpenAPI page shows the ranges); a wrong type is a 400 like everywhere else.
+_KWH = table("interval_reads").column("kwh")
+_TIME = "An instant: ISO 8601 with a zone (2024-07-01T00:00:00-08:00) or without (UTC)."
+
+
 class Reading(_In):
-    ts: AwareDatetime
-    kwh: FiniteFloat = Field(ge=0)
+    ts: datetime = Field(description=f"Start of the reading's interval. {_TIME}")
+    kwh: FiniteFloat = Field(
+        description="Energy imported in the interval (kWh).",
+        json_schema_extra={"minimum": _KWH.min, "maximum": _KWH.max},
+    )
 
 
 class BreakdownRequest(_In):
-    customer_id: CustomerId | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    readings: list[Reading] | None = None
+    customer_id: CustomerId | None = Field(
+        None, description="A customer of the service's dataset (with start and end)."
+    )
+    start: datetime | None = Field(
+        None, description=f"First instant of the period (reads with start <= ts). {_TIME}"
+    )
+    end: datetime | None = Field(
+        None, description=f"End of the period, excluded (ts < end). {_TIME}"
+    )
+    readings: list[Reading] | None = Field(
+        None, description="Readings to break down instead of a customer's period."
+    )
 
 
 class ApplianceShare(BaseModel):
-    appliance: str
+    appliance: str = Field(description='An appliance of the model, or "other" (the rest).')
     kwh: float
-    share: float
+    share: float = Field(description="Of total_kwh; the shares of a response sum to 1.")
 
 
 class BreakdownResponse(BaseModel):
     request_id: str
     model: ModelInfo
     customer_id: str | None
-    start: datetime | None
-    end: datetime | None
-    total_kwh: float
+    start: datetime | None = Field(description="The period's first instant (UTC).")
+    end: datetime | None = Field(description="The period's end, excluded (UTC).")
+    total_kwh: float = Field(
+        description="Metered kWh in the period (gaps interpolated): the appliances plus other."
+    )
+    n_readings: int = Field(0, description="Readings in the period.")
     appliances: list[ApplianceShare]
 
 
