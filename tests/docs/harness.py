@@ -216,6 +216,7 @@ def all_blocks(repo: Path = REPO) -> list[Block]:
 
 # ---------------------------------------------------------------------------- workspace
 
+
 def clone_files(repo: Path) -> list[str]:
     """What a clone of ``repo`` holds: the tracked files and those not yet committed (not the
     ignored ones: no data, no venv, no MLflow runs)."""
