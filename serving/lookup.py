@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,33 +163,3 @@ class OnlineFeatures:
                 f.name for p in fs.feature_view_projections for f in p.features
             ]
         return self._features[service_name]
-
-
-def customer_readings(
-    dataset_dir: Path, customer_id: str, start: datetime, end: datetime
-) -> pd.DataFrame:
-    """Interval reads (ts, kwh) of a customer's electric meter in ``[start, end)``."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pads
-
-    from features.tables import read_table, table_dir
-
-    meters = read_table(
-        dataset_dir,
-        "meters",
-        columns=["meter_id", "customer_id", "service_kind"],
-        filter=(pc.field("customer_id") == customer_id) & (pc.field("service_kind") == "electric"),
-    ).to_pandas()
-    if meters.empty:
-        return pd.DataFrame({"ts": pd.Series(dtype="datetime64[ns, UTC]"), "kwh": []})
-    ds = pads.dataset(
-        table_dir(dataset_dir, "interval_reads"), format="parquet", partitioning="hive"
-    )
-    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    flt = (
-        pc.field("meter_id").isin(meters.meter_id.tolist())
-        & (pc.field("ts") >= lo.to_pydatetime())
-        & (pc.field("ts") < hi.to_pydatetime())
-    )
-    reads = ds.to_table(columns=["ts", "kwh"], filter=flt).to_pandas()
-    return reads.sort_values("ts").reset_index(drop=True)

@@ -326,18 +326,6 @@ class PyfuncScorer:
             raise
 
 
-def appliance_breakdown(output: Any) -> dict[str, float]:
-    """kWh per appliance from a disaggregation pyfunc's output (a series per appliance)."""
-    if isinstance(output, pd.DataFrame):
-        sums = output.select_dtypes("number").sum(axis=0, skipna=True)
-        return {str(k): float(v) for k, v in sums.items()}
-    if isinstance(output, Mapping):
-        return {str(k): float(np.nansum(np.asarray(v, dtype=float))) for k, v in output.items()}
-    if isinstance(output, pd.Series):
-        return {str(k): float(v) for k, v in output.items()}
-    raise WattwiseError(f"disaggregation model returned {type(output).__name__}, not per-appliance")
-
-
 def expected_reduction(output: Any) -> np.ndarray:
     """Expected kW reduction per row from a DR-response pyfunc's output."""
     if isinstance(output, pd.DataFrame):

@@ -70,6 +70,8 @@ def demo(
     trials: int = typer.Option(4, help="Optuna trials per model (small budget for the demo)."),
     source: str = typer.Option(
         "synthetic",
+        "--data",
+        metavar="synthetic|lcl",
         help="synthetic, or lcl: import the London households from ../shared/data and run the "
         "feature stage on them (no training: the source has no labels).",
     ),
@@ -93,7 +95,7 @@ def demo(
     if source not in ("synthetic", "lcl"):
         from wattwise.errors import ConfigError
 
-        raise ConfigError(f"--source must be synthetic or lcl, got {source!r}")
+        raise ConfigError(f"--data must be synthetic or lcl, got {source!r}")
     ds = settings.data_dir / source
     total = 6 if source == "synthetic" else 2
     if source == "lcl":
