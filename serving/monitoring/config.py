@@ -90,7 +90,9 @@ class UsageConfig(_Cfg):
     the same customers' previous windows (a rolling, same-season reference)."""
 
     dataset: Path | None = Field(
-        None, description="dataset with interval_reads and meters (None: usage view skipped)"
+        None,
+        description="dataset with interval_reads and meters: a NAME under the data dir or a "
+        "path (relative: from the project root); None: usage view skipped",
     )
     baseline: int = Field(8, ge=1, le=52, description="previous windows used as the reference")
     level_rise: float = Field(0.10, gt=0, description="alert: median usage ratio above 1 + this")

@@ -166,9 +166,12 @@ def drift_report(
         window_end=end,
     )
     if cfg.usage.dataset is not None:  # the window's reads against the previous windows
+        from features.datasets import resolve_dataset
         from serving.monitoring.usage import window_usage
 
-        s = s.with_usage(window_usage(settings.path(cfg.usage.dataset), end, span, cfg.usage))
+        # a dataset NAME (WATTWISE_MONITORING_USAGE__DATASET=synthetic) or a path from the root
+        usage_ds = resolve_dataset(str(cfg.usage.dataset), settings.data_dir, cwd=settings.root)
+        s = s.with_usage(window_usage(usage_ds.path, end, span, cfg.usage))
     folder = reports.report_dir(settings.reports_dir, s)
     html_path = None
     if html and s.status != "insufficient":

@@ -163,3 +163,23 @@ def test_drift_report_runs_the_usage_view_when_a_dataset_is_set(
     assert s.usage is not None and s.usage.jump_customers == 6 and s.usage.customers == N
     assert any(r.startswith("usage view: meters jumped") for r in s.reasons)
     assert not [r for r in s.reasons if not r.startswith("usage view")]  # the traffic is quiet
+
+
+@pytest.mark.integration
+def test_the_usage_dataset_is_named_from_the_environment(
+    monitored: Monitored, reports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's `WATTWISE_MONITORING_USAGE__DATASET=<dataset>`: a dataset name under the
+    data dir (it was read as a path from the project root, and the variable broke the
+    settings loader of every command)."""
+    import os
+
+    end = monitored.now - WEEK
+    write_dataset(Path(os.environ["WATTWISE_PATHS__DATA_DIR"]) / "meters_x", stuck=3, end=end)
+    monkeypatch.setenv("WATTWISE_MONITORING_USAGE__DATASET", "meters_x")
+    args = ["drift", "report", MODEL, "--window", "7d", "--end", end.isoformat()]
+    cfg = tmp_path / "monitoring.yaml"
+    cfg.write_text(yaml.safe_dump({"usage": {"baseline": 3}}))  # no dataset in the file
+    assert cli(*args, "--monitoring-config", str(cfg)) == 3
+    (_, s), *_ = read_summaries(reports)
+    assert s.usage is not None and s.usage.customers == N
