@@ -49,8 +49,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_BUG: "an unexpected error (a bug): one line, `--verbose` shows the traceback",
     EXIT_USER: "a user error: a bad option, config, file or missing data, named in the message",
     EXIT_ALERT: "an alert: drift found, or a monitored metric fell (`drift report`, `watch`, `performance`)",
-    EXIT_EMPTY: "nothing produced: 0 scored, too little data for a report, an empty training set, "
-    "0 rows imported (`--allow-empty` makes it 0)",
+    EXIT_EMPTY: "nothing produced: 0 scored, no or too few predictions for a report, an empty "
+    "training set, 0 rows imported (`--allow-empty` makes it 0)",
     EXIT_NOT_PROMOTED: "promotion was asked and the gate kept the champion (the reason is printed)",
     EXIT_INTERRUPTED: "interrupted (Ctrl+C)",
 }

@@ -55,19 +55,23 @@ def report_cmd(
     window for a report (``--allow-empty``: 0); 2: a user error.
     """
     from serving.monitoring.config import load_monitoring_config
-    from serving.monitoring.service import drift_report, predlog_root
+    from serving.monitoring.service import NoPredictionsError, drift_report, predlog_root
 
     cfg = load_monitoring_config(config)
-    out = drift_report(
-        state(ctx).settings,
-        cfg,
-        model,
-        window=window,
-        end=_when(end),
-        version=version,
-        registered_name=registered_name,
-        html=not no_html,
-    )
+    try:
+        out = drift_report(
+            state(ctx).settings,
+            cfg,
+            model,
+            window=window,
+            end=_when(end),
+            version=version,
+            registered_name=registered_name,
+            html=not no_html,
+        )
+    except NoPredictionsError as exc:
+        typer.echo(nothing(str(exc), allow_empty))
+        return
     typer.echo(out.summary.render())
     typer.echo(f"html:    {out.html or '(none)'}\nsummary: {out.json}\nindex:   {out.index}")
     if out.summary.status == "insufficient":

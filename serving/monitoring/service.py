@@ -21,12 +21,17 @@ from serving.monitoring import reports
 from serving.monitoring.alerts import send_alert
 from serving.monitoring.config import MonitoringConfig, parse_duration
 from serving.monitoring.drift import DriftSummary, compute_drift, render_html
-from wattwise.errors import DataError
+from wattwise.errors import DataError, EmptyResultError
 
 if TYPE_CHECKING:
     from wattwise.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class NoPredictionsError(EmptyResultError, DataError):
+    """A window without any logged prediction: nothing to report (exit 4, as a window with
+    too few), and still a :class:`DataError` for callers that skip such a model."""
 
 
 @dataclass
@@ -54,7 +59,7 @@ def load_window(
 
     df = read_predictions(root, model, end - window, end)
     if df.empty:
-        raise DataError(
+        raise NoPredictionsError(
             f"no predictions of {model!r} in {root} between {end - window:%Y-%m-%d %H:%M} "
             f"and {end:%Y-%m-%d %H:%M} UTC"
         )

@@ -13,7 +13,8 @@ What a command is expected to do is written where the user reads it, in its comm
 - ``[exit N]`` (or ``[exit N|M]``, either): exits with N (default 0; the README's table says
   what each code means);
 - ``[serves :PORT]``: runs until Ctrl+C: started in the background, the block goes on once
-  PORT accepts connections, and it gets SIGTERM (and must stop) when the block ends.
+  PORT accepts connections, and it gets Ctrl+C (SIGINT to its process group) when the block
+  ends: it must stop and free PORT.
 
 A block or a line that cannot run here says so in an HTML comment just before the block,
 which renders as nothing: ``<!-- docs-test: skip: REASON -->`` (the block) or
@@ -53,7 +54,7 @@ DOC_ORDER = (
     "monitoring.md",
 )
 COMMAND_TIMEOUT_S = 1200
-STOPPED = (0, -15, 130, 143)  # how a server that ran until SIGTERM (or Ctrl+C) may end
+STOPPED = (0, -2, -15, 130, 143)  # how a server that ran until Ctrl+C (or SIGTERM) may end
 SERVE_WAIT_S = 240
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
@@ -309,12 +310,22 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
     return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM the command's process group; SIGKILL it if it has not stopped in 60 s."""
+def wait_free(port: int, timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not port_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int | None = None) -> int | None:
+    """Signal the command's process group (SIGTERM, or ``sig``: SIGINT is a terminal's
+    Ctrl+C); SIGKILL it if it has not stopped in 60 s."""
     import signal
 
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM if sig is None else sig)
     except ProcessLookupError:
         return proc.poll()
     try:
@@ -352,7 +363,7 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: Path) -> li
                     start_new_session=True,
                 )
                 if cmd.serves is not None:
-                    if not port_free(cmd.serves):
+                    if not wait_free(cmd.serves, 30):
                         _stop(proc)
                         outcomes.append(
                             Outcome(block, cmd, 1, f"port {cmd.serves} is already in use", 0.0)
@@ -390,11 +401,14 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: Path) -> li
                 if any(x.problem for x in outcomes):
                     return outcomes
     finally:
+        import signal
+
         for cmd, proc, t0, out in servers:
-            rc = _stop(proc)
-            outcomes.append(
-                Outcome(block, cmd, rc, out.read_text(errors="replace"), time.perf_counter() - t0)
-            )
+            rc = _stop(proc, signal.SIGINT)  # what a user does: Ctrl+C
+            text = out.read_text(errors="replace")
+            if cmd.serves is not None and not wait_free(cmd.serves):
+                rc, text = 1, text + f"\n:{cmd.serves} still held 60 s after Ctrl+C"
+            outcomes.append(Outcome(block, cmd, rc, text, time.perf_counter() - t0))
     return outcomes
 
 
