@@ -96,6 +96,13 @@ class PredLogConfig(_Strict):
         )
 
 
+class LimitsConfig(_Strict):
+    """What one request may cost the server, checked before its body is parsed."""
+
+    # a 1,000-customer batch with 130 features each is ~5 MB; more is a 413 naming the limit
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
 class ServingConfig(_Strict):
     """Everything the scoring service needs besides the project settings."""
 
@@ -124,6 +131,7 @@ class ServingConfig(_Strict):
     reason_method: Literal["auto", "path", "shap"] = "auto"
     reason_shap_budget_ms: float = Field(0.5, gt=0)
     dr_target_max_candidates: int = Field(100_000, ge=1)
+    limits: LimitsConfig = LimitsConfig()
     auth: AuthConfig = AuthConfig()
     predlog: PredLogConfig = PredLogConfig()
 

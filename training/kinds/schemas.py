@@ -23,7 +23,19 @@ from pydantic import (
     create_model,
 )
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
+# an id as the customers table writes it, matched exactly (case and all): printable ASCII
+# without spaces, so "C0000000 " is refused, not taken for another (unknown) customer. Fits
+# every imported form: C0000000, PowerCo's hex, LCL's MAC000002, gb:RetailCustomer/3
+CUSTOMER_ID = r"^[!-~]+$"
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=CUSTOMER_ID,
+        description="As the customers table writes it: printable ASCII, no spaces.",
+    ),
+]
 FeatureValue = StrictBool | FiniteFloat | str | None
 Ids = Annotated[
     list[CustomerId] | None, Field(description="Customer ids (features from the online store).")
@@ -35,14 +47,14 @@ class _In(BaseModel):
 
 
 class CustomerFeatures(_In):
-    """A customer with features the caller computed (all of the model's FeatureService)."""
+    """A customer with features the caller computed (all of the model's FeatureService).
+
+    No consent field: marketing consent is read from the customers table for every
+    propensity score and a request cannot set it (``consent_marketing`` here is a 422).
+    """
 
     customer_id: CustomerId
     features: dict[str, FeatureValue]
-    consent_marketing: StrictBool | None = Field(
-        None,
-        description="Propensity only: consent when the customer is not in the customers table.",
-    )
 
 
 Items = Annotated[
