@@ -32,6 +32,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from serving.config import AuthConfig, hash_key
 from serving.spec import exact_openapi, validation_answer
 
@@ -203,18 +205,21 @@ class ServingMiddleware:
         direct: Mapping[str, Any] | None = None,
         json_routes: Iterable[str] = (),
         openapi: Callable[[], Mapping[str, Any]] | None = None,
+        bodies: Mapping[str, tuple[type[BaseModel], type[BaseModel]]] | None = None,
     ) -> None:
         """``holder["core"]`` is the worker's ScoringCore once the service has started and
         ``holder["service"]`` the service instance; ``direct`` maps routes to the
         ``bentoml.api`` methods served by :func:`dispatch`; ``json_routes`` are every API's
         route (a POST there must be JSON within the body limit); ``openapi`` gives BentoML's
-        generated document, served exact at ``/docs.json`` (:mod:`serving.spec`)."""
+        generated document, served exact at ``/docs.json`` with ``bodies`` (each route's
+        request and response models) as pydantic declares them (:mod:`serving.spec`)."""
         self.app = app
         self.holder = holder
         self.direct = dict(direct or {})
         self.routes = FIXED_ROUTES | frozenset(self.direct)
         self.json_routes = frozenset(json_routes) | frozenset(self.direct)
         self.openapi = openapi
+        self.bodies = dict(bodies or {})
         self._spec: bytes | None = None
         self._auth: AuthConfig | None = None
 
@@ -222,7 +227,9 @@ class ServingMiddleware:
         """The exact OpenAPI document, built on first request."""
         if self._spec is None:
             assert self.openapi is not None
-            self._spec = json.dumps(exact_openapi(self.openapi(), auth.public_paths)).encode()
+            self._spec = json.dumps(
+                exact_openapi(self.openapi(), auth.public_paths, self.bodies)
+            ).encode()
         return self._spec
 
     def _configure(self, auth: AuthConfig) -> None:

@@ -142,6 +142,7 @@ def build_service(settings: Settings, cfg: ServingConfig, kinds: dict[str, Kind]
         direct=direct,
         json_routes=[api.route for api in service.apis.values()],
         openapi=lambda: service.openapi_spec.asdict(),
+        bodies={r.path: (r.request, r.response) for s in served.values() for r in s.kind.routes},
     )
     return service
 

@@ -137,10 +137,16 @@ def _is_public(path: str, public: Sequence[str]) -> bool:
     return any(path == p or (p.endswith("/") and p != "/" and path.startswith(p)) for p in public)
 
 
-def exact_openapi(generated: Mapping[str, Any], public: Sequence[str]) -> dict[str, Any]:
+def exact_openapi(
+    generated: Mapping[str, Any],
+    public: Sequence[str],
+    bodies: Mapping[str, tuple[type[BaseModel], type[BaseModel]]] | None = None,
+) -> dict[str, Any]:
     """BentoML's document with the responses the service really sends (module docstring).
 
-    ``public`` are the paths that need no API key (the others declare bearer auth and 401).
+    ``public`` are the paths that need no API key (the others declare bearer auth and 401);
+    ``bodies`` the request and response models of a route, declared as pydantic writes them
+    (BentoML's copy drops ``null`` from some nullable fields, e.g. ``event_id``).
     """
     spec = copy.deepcopy(dict(generated))
     spec["openapi"] = "3.1.0"
@@ -156,6 +162,13 @@ def exact_openapi(generated: Mapping[str, Any], public: Sequence[str]) -> dict[s
             declared = {str(k): v for k, v in op.get("responses", {}).items()}
             ok = declared.get("200", {"description": "OK"})
             responses: dict[str, Any]
+            if method == "post" and path in (bodies or {}):
+                request, response = (bodies or {})[path]
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _schema_of(request, schemas)}},
+                }
+                ok = _json("OK", _schema_of(response, schemas))
             if method == "post":
                 codes = [c for c in ERRORS if c != 403 or path.startswith("/admin/")]
                 responses = {"200": ok, **{str(c): _json(ERRORS[c], error) for c in codes}}
