@@ -117,6 +117,12 @@ UNPROCESSABLE: list[tuple[str, dict[str, Any], str]] = [
         },
         "event.start",
     ),
+    (
+        "/dr/target",
+        {"event": {"start": "9371-02-08T05:31:20Z", "end": "9371-02-08T08:31:20Z"}}
+        | {"target_kw": 1.0},
+        "event.start",
+    ),
     # not an id as the customers table writes one
     ("/churn/score", {"customer_ids": ["C0000000 "]}, "customer_ids[0]"),
     ("/churn/score", {"customer_ids": ["C\u00e90000000"]}, "customer_ids[0]"),

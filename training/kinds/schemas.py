@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -177,14 +178,28 @@ class BreakdownResponse(BaseModel):
 # ---- demand response ---------------------------------------------------------------------
 
 
+EVENT_YEARS = (1970, 2200)  # inside pandas' datetime range (1677-2262), and sensible
+
+
+def _event_year(v: datetime) -> datetime:
+    """An event time the event context can compute on (else a 422, not a 500 in pandas)."""
+    lo, hi = EVENT_YEARS
+    if not lo <= v.year < hi:
+        raise ValueError(f"must be in the years {lo} to {hi - 1}")
+    return v
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_event_year)]
+
+
 class EventSpec(_In):
     """An event given inline (one not yet in the events table)."""
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: EventTime
+    end: EventTime
     kind: str = "dr"
     region: str | None = None
-    notified_at: AwareDatetime | None = None
+    notified_at: EventTime | None = None
     incentive_per_kwh: FiniteFloat | None = Field(None, ge=0)
     price_per_kwh: FiniteFloat | None = Field(None, ge=0)
     temperature_c: FiniteFloat | None = Field(
