@@ -185,6 +185,10 @@ def service(served_models: Served, tmp_path_factory: pytest.TempPathFactory) -> 
         "WW_SERVING_RELOAD_INTERVAL_S": "3600",
         "WW_SERVING_PREDLOG__ROOT": str(tmp / "predlog"),
         "WW_PREDLOG_KEY": PREDLOG_KEY,
+        # its own BentoML home: every `bentoml serve` empties <home>/prometheus_multiproc_dir
+        # at start, so another service started meanwhile (test_serve_shutdown's, another
+        # checkout's tests) would wipe this one's metrics
+        "BENTOML_HOME": str(tmp / "bentoml"),
     }
     server = start_server(env, log_path=tmp / "service.log")
     try:
