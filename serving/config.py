@@ -96,6 +96,13 @@ class PredLogConfig(_Strict):
         )
 
 
+class LimitsConfig(_Strict):
+    """What one request may cost the server, checked before its body is parsed."""
+
+    # a 1,000-customer batch with 130 features each is ~5 MB; more is a 413 naming the limit
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
 class ServingConfig(_Strict):
     """Everything the scoring service needs besides the project settings."""
 
@@ -127,6 +134,7 @@ class ServingConfig(_Strict):
     # the longest period (end - start, days) one /disaggregation/breakdown request may cover:
     # checked before anything is read (a longer one is a 422 naming this key)
     breakdown_max_days: int = Field(366, ge=1, le=36_600)
+    limits: LimitsConfig = LimitsConfig()
     auth: AuthConfig = AuthConfig()
     predlog: PredLogConfig = PredLogConfig()
 

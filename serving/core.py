@@ -11,6 +11,7 @@ BentoML service only wires HTTP to these handlers.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -51,6 +52,16 @@ def _items(
 ) -> dict[str, list[Any]]:
     """The feature columns of the scorable items (all of them: the columns as they are)."""
     return cols if len(ok) == n else {f: [cols[f][i] for i in ok] for f in features}
+
+
+# an absolute path (two segments at least), alone or in a URI (sqlite:////x/y.db); not the
+# path of a registry URI (models:/churn/3)
+ABS_PATH = re.compile(r"(?<![\w.:])/+(?:[^\s/'\"`:,;()\[\]]+/+)+[^\s/'\"`:,;()\[\]]*")
+
+
+def without_paths(text: str | None) -> str | None:
+    """``text`` with every absolute filesystem path replaced by ``<path>``."""
+    return None if text is None else ABS_PATH.sub("<path>", text)
 
 
 def freeze_heap() -> None:
@@ -225,18 +236,26 @@ class ScoringCore:
             except Exception:  # never let the loop die
                 log.exception("reload check failed")
 
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the online store is open and every required model is loaded."""
+    def readiness(self, public: bool = False) -> tuple[bool, dict[str, Any]]:
+        """Ready when the online store is open and every required model is loaded.
+
+        ``public`` (``/readyz``, which needs no key): errors without filesystem paths.
+        """
         models = {k: s.status() for k, s in self.slots.items()}
         store_ok = self.online is not None and self.customers is not None
         ready = store_ok and all(s["loaded"] or not s["required"] for s in models.values())
+        error = self.lookup_error
+        if public:
+            error = without_paths(error)
+            for m in models.values():
+                m["error"] = without_paths(m["error"])
         return ready, {
             "ready": ready,
             "online_store": {
                 "loaded": store_ok,
-                "dataset": str(self.dataset_dir),
+                "dataset": self.cfg.dataset,
                 "customers": len(self.customers) if self.customers is not None else 0,
-                "error": self.lookup_error,
+                "error": error,
             },
             "models": models,
         }
@@ -427,17 +446,13 @@ class ScoringCore:
         table = self._lookups()[1].table  # one consistent read: positions and consent
         pos = table.positions(ids)
         reasons: list[str | None] = [None] * len(ids)
-        for i, p in enumerate(pos):
+        for i, p in enumerate(pos):  # consent from the record only, never from the request
             if errors[i] is not None:
                 continue
-            if p >= 0:
-                if not table.consent_known[p]:
-                    reasons[i] = CONSENT_UNKNOWN
-                elif not table.consent[p]:
-                    reasons[i] = NO_CONSENT
-            else:  # caller-supplied features for a customer outside the table
-                given = customers[i].consent_marketing if customers is not None else None
-                reasons[i] = None if given else (NO_CONSENT if given is False else CONSENT_UNKNOWN)
+            if p < 0 or not table.consent_known[p]:  # outside the table: no record
+                reasons[i] = CONSENT_UNKNOWN
+            elif not table.consent[p]:
+                reasons[i] = NO_CONSENT
         ok = [i for i in range(len(ids)) if errors[i] is None and reasons[i] is None]
         rid = uuid.uuid4().hex
         results = [

@@ -1,15 +1,20 @@
-"""HTTP concerns around the endpoints: API keys, /readyz, and one-line error messages.
+"""HTTP concerns around the endpoints: API keys, limits, /readyz, one error body.
 
 A plain ASGI middleware (no per-request Starlette objects: it sits on the hot path):
 
 - ``Authorization: Bearer <key>``: the SHA-256 of the key must match a configured key;
   ``/admin/*`` needs an admin key. Public paths (health, OpenAPI page) need none.
+- A POST to an API route must be JSON (another content type: 415) within
+  ``limits.max_body_bytes`` (413 naming the limit, from ``content-length`` before a byte is
+  read, else as soon as the body passes it), on BentoML's own path as on ours.
 - ``/readyz`` answers JSON: which models and lookups are loaded (BentoML's own answers an
-  empty body).
+  empty body), without filesystem paths: it is public.
+- ``/docs.json``: BentoML's OpenAPI document made exact (:mod:`serving.spec`).
 - ``/metrics``: the Prometheus text (BentoML's metrics middleware is off, see
   :mod:`serving.metrics`); every response is counted by route and status.
-- A 400 from request validation gets an ``error`` that names the field
-  (``customer_ids[2]: Input should be a valid string``) instead of a count of errors.
+- A body that fails validation answers :class:`serving.spec.ErrorBody` with 400 (not a JSON
+  object) or 422 (a field is wrong), ``error`` naming the field
+  (``customer_ids[2]: Input should be a valid string``), on either path.
 - Direct dispatch of the JSON scoring routes (``direct`` below, on unless the serving config
   sets ``direct_dispatch: false``): the middleware validates the body with the same pydantic
   input model BentoML generated from the API's signature, awaits the same API function and
@@ -24,10 +29,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from serving.config import AuthConfig, hash_key
+from serving.spec import exact_openapi, validation_answer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,43 +46,86 @@ log = logging.getLogger(__name__)
 UNEXPECTED = "An unexpected error has occurred, please check the server log."
 
 
-def loc_to_field(loc: list[Any] | tuple[Any, ...]) -> str:
-    """``["customers", 0, "customer_id"]`` → ``customers[0].customer_id``."""
-    out = ""
-    for p in loc:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out or "body"
-
-
-def validation_message(body: bytes) -> bytes | None:
-    """Rewrite BentoML's validation-error body so ``error`` names the field(s)."""
+def bentoml_validation(body: bytes) -> tuple[int, bytes] | None:
+    """BentoML's validation-error body (``detail``: pydantic's list) as the service's own
+    :class:`serving.spec.ErrorBody` and status (400 or 422); None for any other body."""
     try:
         data = json.loads(body)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("detail"), list):
         return None
-    parts = []
-    for err in data["detail"]:
-        if isinstance(err, dict):
-            field = loc_to_field(err.get("loc") or [])
-            msg = err.get("msg", "invalid")
-            if err.get("type") == "json_invalid":
-                field = "body"
-            parts.append(f"{field}: {msg}")
-    if not parts:
-        return None
-    data["error"] = "; ".join(parts)
-    return json.dumps(data).encode()
+    status, answer = validation_answer(d for d in data["detail"] if isinstance(d, dict))
+    return status, json.dumps(answer).encode()
+
+
+def media_type(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The request's ``content-type`` without parameters (lower case), None when absent."""
+    for k, v in headers:
+        if k == b"content-type":
+            return v.decode("latin-1").split(";")[0].strip().lower()
+    return None
+
+
+def content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The declared body size (None when not declared: chunked, or no body)."""
+    for k, v in headers:
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def too_large(limit: int, size: int | None = None) -> dict[str, Any]:
+    """The 413 body naming the limit (``size`` when the request declared it)."""
+    got = f"of {size} bytes " if size is not None else ""
+    return {
+        "error": f"request body {got}is over the limit of {limit} bytes (limits.max_body_bytes)",
+        "field": "body",
+    }
+
+
+async def read_limited(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body (ASGI may deliver it in several messages); None as soon as it
+    passes ``limit`` bytes, before the rest is read."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then what the client sends next."""
+    sent = False
+
+    async def inner() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return inner
 
 
 async def _json(
     send: Send, status: int, payload: dict[str, Any], headers: list[Any] | None = None
 ) -> None:
-    body = json.dumps(payload).encode()
+    await _raw(send, status, json.dumps(payload).encode(), headers)
+
+
+async def _raw(send: Send, status: int, body: bytes, headers: list[Any] | None = None) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -113,34 +164,24 @@ async def _metrics(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _body(receive: Receive) -> bytes:
-    """The whole request body (ASGI may deliver it in several messages)."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-async def dispatch(api: Any, service: Any, scope: Scope, receive: Receive, send: Send) -> None:
+async def dispatch(
+    api: Any, service: Any, scope: Scope, body: bytes, receive: Receive, send: Send
+) -> None:
     """Serve one request of a BentoML JSON API as BentoML would, without its request objects.
 
-    ``api`` is the ``bentoml.api`` method (its ``input_spec`` model and original ``func``);
-    errors answer as BentoML answers them (400 with pydantic's error list, 500 generic).
+    ``api`` is the ``bentoml.api`` method (its ``input_spec`` model and original ``func``),
+    ``body`` the request body already read; errors answer as the BentoML path answers them
+    after this middleware (:func:`serving.spec.validation_answer`, 500 generic).
     """
     from pydantic import ValidationError
 
-    body = await _body(receive)
     try:
         data = api.input_spec.model_validate_json(body or b"{}")
     except ValidationError as exc:
-        detail = exc.errors(include_context=False, include_input=False)
-        msg = f"{exc.error_count()} validation error for {exc.title}"
-        await _json(send, 400, {"error": msg, "detail": detail})
+        status, answer = validation_answer(
+            exc.errors(include_url=False, include_context=False, include_input=False)
+        )
+        await _json(send, status, answer)
         return
     try:
         out = await api.func(service, **{k: getattr(data, k) for k in type(data).model_fields})
@@ -151,37 +192,45 @@ async def dispatch(api: Any, service: Any, scope: Scope, receive: Receive, send:
     if callable(out) and not hasattr(out, "model_dump_json"):  # a Starlette response
         await out(scope, receive, send)
         return
-    payload = out.model_dump_json().encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await _raw(send, 200, out.model_dump_json().encode())
 
 
 class ServingMiddleware:
-    """Auth, JSON readiness and clear validation errors (see the module docstring)."""
+    """Auth, JSON readiness, request limits and clear errors (see the module docstring)."""
 
     def __init__(
         self,
         app: ASGIApp,
         holder: MutableMapping[str, Any],
         direct: Mapping[str, Any] | None = None,
+        json_routes: Iterable[str] = (),
+        openapi: Callable[[], Mapping[str, Any]] | None = None,
+        bodies: Mapping[str, tuple[type[BaseModel], type[BaseModel]]] | None = None,
     ) -> None:
         """``holder["core"]`` is the worker's ScoringCore once the service has started and
         ``holder["service"]`` the service instance; ``direct`` maps routes to the
-        ``bentoml.api`` methods served by :func:`dispatch`."""
+        ``bentoml.api`` methods served by :func:`dispatch`; ``json_routes`` are every API's
+        route (a POST there must be JSON within the body limit); ``openapi`` gives BentoML's
+        generated document, served exact at ``/docs.json`` with ``bodies`` (each route's
+        request and response models) as pydantic declares them (:mod:`serving.spec`)."""
         self.app = app
         self.holder = holder
         self.direct = dict(direct or {})
         self.routes = FIXED_ROUTES | frozenset(self.direct)
+        self.json_routes = frozenset(json_routes) | frozenset(self.direct)
+        self.openapi = openapi
+        self.bodies = dict(bodies or {})
+        self._spec: bytes | None = None
         self._auth: AuthConfig | None = None
+
+    def _docs(self, auth: AuthConfig) -> bytes:
+        """The exact OpenAPI document, built on first request."""
+        if self._spec is None:
+            assert self.openapi is not None
+            self._spec = json.dumps(
+                exact_openapi(self.openapi(), auth.public_paths, self.bodies)
+            ).encode()
+        return self._spec
 
     def _configure(self, auth: AuthConfig) -> None:
         self.enabled = auth.enabled
@@ -234,49 +283,64 @@ class ServingMiddleware:
             hdrs = [(b"www-authenticate", b"Bearer")] if status == 401 else []
             await _json(send, status, {"error": message}, hdrs)
             return
+        method = scope.get("method")
         if path == "/readyz":
-            ready, detail = core.readiness()
+            ready, detail = core.readiness(public=True)
             await _json(send, 200 if ready else 503, detail)
             return
         if path == "/metrics":
             await _metrics(send)
             return
+        if path == "/docs.json" and method == "GET" and self.openapi is not None:
+            await _raw(send, 200, self._docs(core.cfg.auth))
+            return
         counter = core.metrics.http if core.metrics is not None else None
         route = path if path in self.routes else "other"
-        api = None
-        if scope.get("method") == "POST":
-            # JSON only: a body sent as a form (curl -d) would otherwise parse as no fields
-            headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
-            if core.cfg.direct_dispatch:
-                api = self.direct.get(path)
-                if api is not None and (b"x-wattwise-dispatch", b"bentoml") in headers:
-                    api = None
-            if api is None:
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-
         held: dict[str, Any] = {}
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start" and counter is not None:
-                core.metrics.child(counter, route, str(message["status"])).inc()
             if message["type"] == "http.response.start" and message["status"] == 400:
-                held["start"] = message
+                held["start"] = message  # BentoML's validation error: rewritten below
                 held["body"] = b""
                 return
             if "start" in held and message["type"] == "http.response.body":
                 held["body"] += message.get("body", b"")
                 if message.get("more_body"):
                     return
-                body = validation_message(held["body"]) or held["body"]
                 start = held.pop("start")
+                status, body = bentoml_validation(held["body"]) or (400, held["body"])
                 headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
-                await send({**start, "headers": headers})
+                message = {**start, "status": status, "headers": headers}
+                if counter is not None:
+                    core.metrics.child(counter, route, str(status)).inc()
+                await send(message)
                 await send({"type": "http.response.body", "body": body})
                 return
+            if message["type"] == "http.response.start" and counter is not None:
+                core.metrics.child(counter, route, str(message["status"])).inc()
             await send(message)
 
-        if api is not None:
-            await dispatch(api, self.holder["service"], scope, receive, send_wrapper)
-        else:
+        if method != "POST" or path not in self.json_routes:
             await self.app(scope, receive, send_wrapper)
+            return
+        headers = scope.get("headers", ())
+        ctype = media_type(headers)
+        if ctype is not None and ctype != "application/json":
+            msg = f"content-type {ctype} is not supported: send the body as application/json"
+            await _json(send_wrapper, 415, {"error": msg, "field": "content-type"})
+            return
+        limit = core.cfg.limits.max_body_bytes
+        size = content_length(headers)
+        if size is not None and size > limit:  # refused before a byte of it is read
+            await _json(send_wrapper, 413, too_large(limit, size))
+            return
+        body = await read_limited(receive, limit)
+        if body is None:
+            await _json(send_wrapper, 413, too_large(limit))
+            return
+        api = self.direct.get(path) if core.cfg.direct_dispatch else None
+        if api is not None and (b"x-wattwise-dispatch", b"bentoml") not in headers:
+            await dispatch(api, self.holder["service"], scope, body, receive, send_wrapper)
+        else:
+            await self.app(scope, replay(body, receive), send_wrapper)

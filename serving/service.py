@@ -60,9 +60,11 @@ def build_service(settings: Settings, cfg: ServingConfig, kinds: dict[str, Kind]
         """Scores every served model kind (see the OpenAPI page for the routes)."""
 
         def __init__(self) -> None:
+            from serving import logsafe
             from serving.core import ScoringCore, freeze_heap
             from serving.metrics import serving_metrics
 
+            logsafe.install()  # no request data (customer ids) in this worker's log
             self.core = ScoringCore(settings, cfg, serving_metrics(), kinds)
             self.core.start(background=True)
             freeze_heap()  # this worker's start-up objects: no 350 ms full collections later
@@ -134,7 +136,14 @@ def build_service(settings: Settings, cfg: ServingConfig, kinds: dict[str, Kind]
     direct = {
         api.route: api for api in service.apis.values() if not api.route.startswith("/admin/")
     }
-    service.add_asgi_middleware(ServingMiddleware, holder=HOLDER, direct=direct)
+    service.add_asgi_middleware(
+        ServingMiddleware,
+        holder=HOLDER,
+        direct=direct,
+        json_routes=[api.route for api in service.apis.values()],
+        openapi=lambda: service.openapi_spec.asdict(),
+        bodies={r.path: (r.request, r.response) for s in served.values() for r in s.kind.routes},
+    )
     return service
 
 

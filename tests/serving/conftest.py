@@ -26,6 +26,7 @@ from wattwise.settings import MlflowSettings, PathSettings, Settings
 USER_KEY, ADMIN_KEY = "user-key-0123456789abcdef", "admin-key-0123456789abcdef"
 PREDLOG_KEY = "test-predlog-key-0123456789"
 PROGRAMS = ["paperless", "budget_billing"]
+MAX_BODY = 256 * 1024  # the service's body limit, above what any test here sends but the 413 tests
 
 
 def feature_frame(features_dir: Path, service: str | None = None) -> pd.DataFrame:
@@ -166,7 +167,8 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(served_models: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One running service with auth on (a user key and an admin key), max batch 50."""
+    """One running service with auth on (a user key and an admin key), max batch 50, bodies
+    up to ``MAX_BODY`` bytes; its log (stdout and stderr) is ``server.log_path``."""
     from serving.server import settings_env, start_server, stop_server
 
     tmp = tmp_path_factory.mktemp("service")
@@ -179,9 +181,14 @@ def service(served_models: Served, tmp_path_factory: pytest.TempPathFactory) -> 
         "WW_SERVING_AUTH__ENABLED": "true",
         "WW_SERVING_AUTH__KEYS": keys,
         "WW_SERVING_MAX_BATCH": "50",
+        "WW_SERVING_LIMITS__MAX_BODY_BYTES": str(MAX_BODY),
         "WW_SERVING_RELOAD_INTERVAL_S": "3600",
         "WW_SERVING_PREDLOG__ROOT": str(tmp / "predlog"),
         "WW_PREDLOG_KEY": PREDLOG_KEY,
+        # its own BentoML home: every `bentoml serve` empties <home>/prometheus_multiproc_dir
+        # at start, so another service started meanwhile (test_serve_shutdown's, another
+        # checkout's tests) would wipe this one's metrics
+        "BENTOML_HOME": str(tmp / "bentoml"),
     }
     server = start_server(env, log_path=tmp / "service.log")
     try:

@@ -122,8 +122,8 @@ def test_churn_scores_equal_the_registered_model_on_online_features(service: Ser
 
 
 BAD = [
-    ({"customer_ids": [1, 2]}, 400, "customer_ids[0]"),
-    ({"customer_id": ["C1"]}, 400, "customer_id: Extra inputs"),  # a typo is not ignored
+    ({"customer_ids": [1, 2]}, 422, "customer_ids[0]"),
+    ({"customer_id": ["C1"]}, 422, "customer_id: Extra inputs"),  # a typo is not ignored
     ({}, 422, "customer_ids"),
     ({"customer_ids": []}, 422, "customer_ids"),
     ({"customer_ids": [f"C{i:07d}" for i in range(51)]}, 413, "customer_ids"),
@@ -137,8 +137,8 @@ BAD = [
         422,
         "customers[0].features.nope",
     ),
-    ({"customers": [{"customer_id": "C1"}]}, 400, "customers[0].features"),
-    ({"customer_ids": ["C1"], "reasons": "yes"}, 400, "reasons"),
+    ({"customers": [{"customer_id": "C1"}]}, 422, "customers[0].features"),
+    ({"customer_ids": ["C1"], "reasons": "yes"}, 422, "reasons"),
 ]
 
 
@@ -147,25 +147,27 @@ def test_bad_input_is_a_4xx_naming_the_field(service: Service) -> None:
         got, answer = call(service, "/churn/score", body)
         assert got == status, (body, got, answer)
         assert field in answer["error"], (body, answer)
-    for raw, field in [
+    for raw, status, field in [
         (
             b'{"customers": [{"customer_id": "C1", "features": {"x": NaN}}]}',
+            422,
             "customers[0].features.x",
         ),
         (
             b'{"customers": [{"customer_id": "C1", "features": {"x": Infinity}}]}',
+            422,
             "customers[0].features.x",
         ),
-        (b'{"customer_ids": ["C1"', "body"),
-        (b"[1, 2]", "body"),
+        (b'{"customer_ids": ["C1"', 400, "body"),  # not JSON, or not an object: 400
+        (b"[1, 2]", 400, "body"),
     ]:
         got, answer = call(service, "/churn/score", raw=raw)
-        assert got == 400 and field in answer["error"], (raw, got, answer)
+        assert got == status and field in answer["error"], (raw, got, answer)
         assert "finite" in answer["error"] or b"NaN" not in raw and b"Inf" not in raw
     got, answer = call(service, "/propensity/score", {"customer_ids": ["C1"], "programs": ["x"]})
     assert got == 422 and "programs[0]" in answer["error"]
     got, answer = call(service, "/dr/target", {"event_id": "E1", "target_kw": -5})
-    assert got == 400 and "target_kw" in answer["error"]
+    assert got == 422 and answer["field"] == "target_kw", answer
 
 
 def test_direct_dispatch_answers_as_bentoml_does(service: Service) -> None:

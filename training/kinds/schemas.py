@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -25,7 +26,19 @@ from pydantic import (
 
 from features.schema import table
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
+# an id as the customers table writes it, matched exactly (case and all): printable ASCII
+# without spaces, so "C0000000 " is refused, not taken for another (unknown) customer. Fits
+# every imported form: C0000000, PowerCo's hex, LCL's MAC000002, gb:RetailCustomer/3
+CUSTOMER_ID = r"^[!-~]+$"
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=CUSTOMER_ID,
+        description="As the customers table writes it: printable ASCII, no spaces.",
+    ),
+]
 FeatureValue = StrictBool | FiniteFloat | str | None
 Ids = Annotated[
     list[CustomerId] | None, Field(description="Customer ids (features from the online store).")
@@ -37,14 +50,14 @@ class _In(BaseModel):
 
 
 class CustomerFeatures(_In):
-    """A customer with features the caller computed (all of the model's FeatureService)."""
+    """A customer with features the caller computed (all of the model's FeatureService).
+
+    No consent field: marketing consent is read from the customers table for every
+    propensity score and a request cannot set it (``consent_marketing`` here is a 422).
+    """
 
     customer_id: CustomerId
     features: dict[str, FeatureValue]
-    consent_marketing: StrictBool | None = Field(
-        None,
-        description="Propensity only: consent when the customer is not in the customers table.",
-    )
 
 
 Items = Annotated[
@@ -189,14 +202,28 @@ class BreakdownResponse(BaseModel):
 # ---- demand response ---------------------------------------------------------------------
 
 
+EVENT_YEARS = (1970, 2200)  # inside pandas' datetime range (1677-2262), and sensible
+
+
+def _event_year(v: datetime) -> datetime:
+    """An event time the event context can compute on (else a 422, not a 500 in pandas)."""
+    lo, hi = EVENT_YEARS
+    if not lo <= v.year < hi:
+        raise ValueError(f"must be in the years {lo} to {hi - 1}")
+    return v
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_event_year)]
+
+
 class EventSpec(_In):
     """An event given inline (one not yet in the events table)."""
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: EventTime
+    end: EventTime
     kind: str = "dr"
     region: str | None = None
-    notified_at: AwareDatetime | None = None
+    notified_at: EventTime | None = None
     incentive_per_kwh: FiniteFloat | None = Field(None, ge=0)
     price_per_kwh: FiniteFloat | None = Field(None, ge=0)
     temperature_c: FiniteFloat | None = Field(
