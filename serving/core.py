@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,12 +25,13 @@ import pandas as pd
 from pydantic import BaseModel
 
 from serving.config import Served, ServingConfig, served_kinds
-from serving.models import ModelSlot, RequestError, expected_reduction, loader
+from serving.models import ModelSlot, RequestError, loader
 from serving.predlog import PredictionLog, PredictionRecord, default_root
 from training.explain import ReasonMethod
 from training.kinds import schemas
 
 if TYPE_CHECKING:
+    from features.dr.config import PlanningConfig
     from serving.lookup import Customers, Events, OnlineFeatures
     from serving.metrics import ServingMetrics
     from training.kinds import Kind
@@ -601,13 +603,17 @@ class ScoringCore:
         )
 
     def _event(self, event_id: str | None, event: schemas.EventSpec | None) -> dict[str, Any]:
+        """The event of a request: a row of the events table, or the inline one with the
+        planning defaults (notice, incentive) ``dr plan`` gives a proposed event."""
+        from training.dr.plan import planned_event
+
         self._lookups()
         if (event_id is None) == (event is None):
             raise RequestError(422, "event_id", "give exactly one of event_id or event")
         if event is not None:
             if event.end <= event.start:
                 raise RequestError(422, "event.end", "must be after event.start")
-            return {"event_id": None, **event.model_dump()}
+            return planned_event({"event_id": None, **event.model_dump()}, _planning())
         assert self.events is not None
         got = self.events.get(str(event_id))
         if got is None:
@@ -616,11 +622,12 @@ class ScoringCore:
 
     def _dr_scores(
         self, kind: Kind, loaded: Any, ev: dict[str, Any], ids: list[str]
-    ) -> tuple[np.ndarray, list[str | None]]:
-        """Expected kW reduction per id (NaN where an item failed) and per-item errors: the
-        FeatureService's values and the event's context through the same input builder as
-        training (``training.dr.data.model_frame``)."""
-        from training.dr.data import event_context_of, model_frame
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """Expected kW reduction and its spread per id (NaN where an item failed) and
+        per-item errors: the online FeatureService values and the event's context through
+        the builder ``dr plan`` uses (``training.dr.data.event_frame``)."""
+        from training.dr.data import event_frame
+        from training.dr.plan import response_kw
         from wattwise.errors import DataError
 
         online, known = self._lookups()
@@ -628,20 +635,19 @@ class ScoringCore:
         errors: list[str | None] = [None if p >= 0 else UNKNOWN for p in pos]
         ok = [i for i, e in enumerate(errors) if e is None]
         kw = np.full(len(ids), np.nan)
+        sd = np.full(len(ids), np.nan)
         if ok:
             assert self.events is not None
             past = self.events.table.reset_index()
             past = past[past["kind"] == "dr"] if "kind" in past else past
-            try:
-                ctx = event_context_of(self.dataset_dir, ev, past, ev.get("temperature_c"))
-            except DataError as exc:
-                raise RequestError(422, "event.temperature_c", str(exc)) from exc
             ok_ids = [ids[i] for i in ok]
             feats = pd.DataFrame(online.get(self._service(kind), ok_ids))
-            rows = pd.DataFrame({"customer_id": ok_ids, **ctx})
-            frame = model_frame(rows, feats)
-            kw[ok] = expected_reduction(loaded.scorer.predict(frame))
-        return kw, errors
+            try:
+                frame = event_frame(self.dataset_dir, ev, ok_ids, feats, past)
+            except DataError as exc:
+                raise RequestError(422, "event.temperature_c", str(exc)) from exc
+            kw[ok], sd[ok] = response_kw(loaded.scorer.predict(frame))
+        return kw, sd, errors
 
     def dr_predict(
         self,
@@ -655,7 +661,7 @@ class ScoringCore:
         self._check_size("customer_ids", len(customer_ids))
         ev = self._event(event_id, event)
         ids = list(customer_ids)
-        kw, errors = self._dr_scores(kind, loaded, ev, ids)
+        kw, _, errors = self._dr_scores(kind, loaded, ev, ids)
         rid = uuid.uuid4().hex
         now = datetime.now(UTC)
         self._log(
@@ -695,52 +701,58 @@ class ScoringCore:
         event_id: str | None = None,
         event: schemas.EventSpec | None = None,
         customer_ids: Sequence[str] | None = None,
+        confidence: float | None = None,
     ) -> schemas.DrTargetResponse:
-        """Rank candidates by expected reduction; take them until the target is reached."""
+        """Whom to call for the event to reach ``target_kw``: the planning rule of
+        ``dr plan`` (``training.dr.plan.select_customers``) at ``confidence`` (default:
+        configs/dr.yaml's ``planning.confidence``). Candidates: ``customer_ids``, else the
+        customers of the event's region enrolled in demand response at its start."""
+        from training.dr.plan import enrolled_customers, select_customers
+
         t0 = time.perf_counter()
         loaded = self.slots_get(kind.name)
         ev = self._event(event_id, event)
-        _, known = self._lookups()
+        conf = _planning().confidence if confidence is None else confidence
         if customer_ids is not None:
             if len(customer_ids) == 0:
                 raise RequestError(422, "customer_ids", "must not be empty (omit it for all)")
             ids = list(dict.fromkeys(customer_ids))
         else:
-            table = known.table
-            mask = np.ones(len(table.index), dtype=bool)
-            if ev.get("region"):
-                mask = table.region == ev["region"]
-            ids = [str(c) for c in table.index[mask]]
+            start = pd.Timestamp(ev["start"])
+            start = start.tz_localize("UTC") if start.tzinfo is None else start
+            cand = enrolled_customers(self.dataset_dir, start, ev.get("region"))
+            ids = cand.customer_id.astype(str).tolist()
         if len(ids) > self.cfg.dr_target_max_candidates:
             raise RequestError(
                 413,
                 "customer_ids",
                 f"{len(ids)} candidates is over the limit of {self.cfg.dr_target_max_candidates}",
             )
-        kw, _ = self._dr_scores(kind, loaded, ev, ids)
-        order = np.argsort(-np.nan_to_num(kw, nan=-np.inf), kind="stable")
-        order = order[np.isfinite(kw[order]) & (kw[order] > 0)]
-        cum = np.cumsum(kw[order])
-        take = int(np.searchsorted(cum, target_kw) + 1) if len(cum) else 0
-        take = min(take, len(order))
+        kw, sd = np.zeros(0), np.zeros(0)
+        if ids:  # an event with no enrolled customers: nothing to select
+            kw, sd, _ = self._dr_scores(kind, loaded, ev, ids)
+        sel = select_customers(ids, kw, sd, target_kw, conf)
         rows = [
             schemas.DrTargetRow(
                 rank=r + 1,
                 customer_id=ids[i],
                 expected_kw_reduction=float(kw[i]),
-                cumulative_kw=float(cum[r]),
+                cumulative_kw=float(sel.cum_expected_kw[r]),
+                sd_kw=float(sd[i]),
+                cumulative_lower_kw=float(sel.cum_lower_kw[r]),
             )
-            for r, i in enumerate(order[:take])
+            for r, i in enumerate(sel.order)
         ]
-        selected = float(cum[take - 1]) if take else 0.0
         self._observe("dr_target", t0)
         return schemas.DrTargetResponse(
             request_id=uuid.uuid4().hex,
             model=schemas.ModelInfo(name=loaded.registered_name, version=loaded.version),
             event_id=ev.get("event_id"),
             target_kw=target_kw,
-            reached=selected >= target_kw,
-            selected_kw=selected,
+            confidence=conf,
+            reached=sel.reached,
+            selected_kw=sel.expected_kw,
+            lower_kw=sel.lower_kw,
             candidates=len(ids),
             customers=rows,
         )
@@ -820,6 +832,15 @@ class ScoringCore:
     def _observe(self, endpoint: str, t0: float) -> None:
         if self.metrics is not None:
             self.metrics.child(self.metrics.latency, endpoint).observe(time.perf_counter() - t0)
+
+
+@cache
+def _planning() -> PlanningConfig:
+    """configs/dr.yaml's planning settings (the confidence and event defaults of ``dr plan``),
+    read once per worker."""
+    from features.dr.config import load_dr_config
+
+    return load_dr_config().planning
 
 
 def _prediction(v: Any) -> float:

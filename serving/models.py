@@ -326,14 +326,6 @@ class PyfuncScorer:
             raise
 
 
-def expected_reduction(output: Any) -> np.ndarray:
-    """Expected kW reduction per row from a DR-response pyfunc's output."""
-    if isinstance(output, pd.DataFrame):
-        col = "expected_kw_reduction" if "expected_kw_reduction" in output else output.columns[0]
-        return output[col].to_numpy(dtype=float)
-    return np.asarray(output, dtype=float).reshape(-1)
-
-
 def _load_pyfunc(uri: str) -> Any:
     import mlflow
 

@@ -77,9 +77,13 @@ class EvaluationConfig(_Cfg):
 
 
 class PlanningConfig(_Cfg):
+    """How `dr plan` and ``POST /dr/target`` choose customers (training.dr.plan), and the
+    defaults of a proposed event that leaves notice or incentive out."""
+
     confidence: float = Field(0.9, gt=0.5, lt=1)
     call_cost_per_customer: float = Field(0.0, ge=0)
     default_incentive_per_kwh: float = Field(1.0, ge=0)
+    default_notice_hours: float = Field(24.0, ge=0, le=168)
 
 
 class DRConfig(_Cfg):

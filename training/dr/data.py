@@ -165,6 +165,44 @@ def event_context_of(
     return out
 
 
+def event_frame(
+    dataset_dir: Path,
+    event: dict[str, Any],
+    customer_ids: list[str],
+    features: pd.DataFrame,
+    past: pd.DataFrame,
+) -> pd.DataFrame:
+    """The model frame of one event for ``customer_ids``: the event's context (its
+    ``temperature_c`` forecast where given) beside each customer's FeatureService values
+    (``features``, same order). ``dr plan`` and ``POST /dr/predict``, ``/dr/target`` build
+    their inputs here, so the same event and values give the same predictions."""
+    ctx = event_context_of(dataset_dir, event, past, event.get("temperature_c"))
+    rows = pd.DataFrame({"customer_id": list(customer_ids), **ctx})
+    return model_frame(rows, features)
+
+
+def planning_features(
+    dataset_dir: Path, customer_ids: list[str], notified_at: pd.Timestamp
+) -> pd.DataFrame:
+    """The FeatureService values a planner sees at the notice of a proposed event.
+
+    A notice at or after the newest feature row (an event still to come): the online
+    store's latest values, which is all the scoring service reads, so the plan and
+    ``/dr/target`` agree (a point-in-time join would drop values older than a view's TTL).
+    An earlier notice (replaying a past day): the point-in-time join at the notice, as
+    training saw that day.
+    """
+    from features.store import feature_time_range, historical, online, open_store
+
+    store = open_store(dataset_dir)
+    newest = pd.Timestamp(feature_time_range(dataset_dir / "features")[1])
+    newest = newest.tz_localize("UTC") if newest.tzinfo is None else newest
+    if pd.Timestamp(notified_at) >= newest:
+        return pd.DataFrame(online(store, SERVICE, list(customer_ids)))
+    keys = pd.DataFrame({"customer_id": list(customer_ids), "event_timestamp": notified_at})
+    return historical(store, SERVICE, keys)
+
+
 def event_rows(dataset_dir: Path, cfg: DRConfig, with_outcome: bool = True) -> pd.DataFrame:
     """Participants of every DR event with features (point-in-time), context and outcome."""
     from features.store import historical, open_store

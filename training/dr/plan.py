@@ -1,37 +1,111 @@
 """Event planning: the smallest set of enrolled customers whose expected reduction meets a
-target with a stated confidence.
+target with a stated confidence, one rule for ``wattwise dr plan`` and ``POST /dr/target``.
 
-Each enrolled customer gets the @champion response model's expected kW and spread for the
-proposed event (features point-in-time at the notice, context from the event). Customers
-are added largest expected kW first (the smallest set; with a per-kWh incentive and an equal
-fixed call cost this is also the kW-per-dollar order, reported per customer) until the lower
-confidence bound of the total, sum(mu) - z * sqrt(sum(sd^2)) (independent errors), reaches
-the target.
+Each candidate gets the response model's expected kW and spread for the event, from the
+inputs :func:`training.dr.data.event_frame` builds (event context, FeatureService values).
+:func:`select_customers` is the rule: customers expected to reduce (mu > 0) largest first
+(ties by id; with a per-kWh incentive and an equal fixed call cost this is also the
+kW-per-dollar order, reported per customer), taken until the lower confidence bound of the
+total, sum(mu) - z * sqrt(sum(sd^2)) (independent errors), reaches the target.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from features.dr.config import DRConfig
+from features.dr.config import DRConfig, PlanningConfig
 from features.dr.events import read_events
 from features.dr.panel import _glob, customer_zones
-from training.dr.data import SERVICE, event_context, model_frame
+from training.dr.data import event_frame, planning_features
 from wattwise.errors import DataError, WattwiseError
 
 if TYPE_CHECKING:
     from wattwise.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Whom to call: the chosen candidates in call order and the running totals."""
+
+    order: np.ndarray  # positions in the inputs, largest expected reduction first
+    cum_expected_kw: np.ndarray
+    cum_lower_kw: np.ndarray  # sum(mu) - z * sqrt(sum(sd^2)) after each customer
+    target_kw: float
+    confidence: float
+    reached: bool  # the lower bound of the whole selection reaches the target
+
+    @property
+    def expected_kw(self) -> float:
+        return float(self.cum_expected_kw[-1]) if len(self.order) else 0.0
+
+    @property
+    def lower_kw(self) -> float:
+        return float(self.cum_lower_kw[-1]) if len(self.order) else 0.0
+
+
+def select_customers(
+    customer_ids: Sequence[str] | np.ndarray,
+    expected_kw: np.ndarray,
+    sd_kw: np.ndarray,
+    target_kw: float,
+    confidence: float,
+) -> Selection:
+    """The planning rule, the same for the CLI and the service.
+
+    Candidates with a finite expected reduction above 0 (calling anyone else only widens
+    the bound), largest first, ties by customer id so that the input order never matters;
+    the shortest prefix whose lower bound at ``confidence`` reaches ``target_kw``. When no
+    prefix does, the prefix with the highest lower bound (the most that can be promised),
+    with ``reached`` False. A missing spread counts as 0.
+    """
+    ids = np.asarray(customer_ids, dtype=str)
+    mu = np.asarray(expected_kw, dtype=float)
+    sd = np.nan_to_num(np.asarray(sd_kw, dtype=float), nan=0.0)
+    ok = np.flatnonzero(np.isfinite(mu) & (mu > 0))
+    ranked = ok[np.lexsort((ids[ok], -mu[ok]))]
+    z = float(norm.ppf(confidence))
+    cum = np.cumsum(mu[ranked])
+    lower = cum - z * np.sqrt(np.cumsum(sd[ranked] ** 2))
+    hit = np.flatnonzero(lower >= target_kw)
+    reached = hit.size > 0
+    k = int(hit[0]) + 1 if reached else (int(np.argmax(lower)) + 1 if lower.size else 0)
+    return Selection(ranked[:k], cum[:k], lower[:k], float(target_kw), confidence, reached)
+
+
+def response_kw(output: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Expected kW reduction and its spread per row from a DR-response pyfunc's output
+    (``expected_kw``, ``sd_kw``; a model without a spread: 0)."""
+    if isinstance(output, pd.DataFrame):
+        col = "expected_kw" if "expected_kw" in output else output.columns[0]
+        mu = output[col].to_numpy(dtype=float)
+        sd = output["sd_kw"].to_numpy(dtype=float) if "sd_kw" in output else np.zeros(len(mu))
+        return mu, sd
+    mu = np.asarray(output, dtype=float).reshape(-1)
+    return mu, np.zeros(len(mu))
+
+
+def planned_event(event: dict[str, Any], planning: PlanningConfig) -> dict[str, Any]:
+    """A proposed event with the planning defaults where it leaves them out: notified
+    ``default_notice_hours`` before the start, ``default_incentive_per_kwh``."""
+    out = dict(event)
+    start = pd.Timestamp(out["start"])
+    if out.get("notified_at") is None:
+        out["notified_at"] = start - pd.Timedelta(hours=planning.default_notice_hours)
+    if out.get("incentive_per_kwh") is None:
+        out["incentive_per_kwh"] = planning.default_incentive_per_kwh
+    return out
 
 
 @dataclass
@@ -55,8 +129,11 @@ class Plan:
         )
 
 
-def enrolled_customers(dataset_dir: Path, at: pd.Timestamp, region: str | None) -> pd.DataFrame:
-    """customer_id, region, tz of customers enrolled in demand response at ``at``."""
+def enrolled_customers(
+    dataset_dir: Path, at: pd.Timestamp, region: str | None = None
+) -> pd.DataFrame:
+    """customer_id, region, tz of the customers enrolled in demand response at ``at`` (of
+    ``region`` where given): the candidates of an event, for the CLI and the service."""
     con = duckdb.connect()
     df = con.execute(
         f"""SELECT DISTINCT customer_id FROM {_glob(dataset_dir, "enrollments")}
@@ -81,59 +158,63 @@ def plan_event(
     region: str | None = None,
     confidence: float | None = None,
     incentive_per_kwh: float | None = None,
-    notice_hours: float = 24.0,
+    notice_hours: float | None = None,
     temperature_c: float | None = None,
     model_uri: str = "models:/dr_response@champion",
 ) -> Plan:
-    """Choose customers for a proposed event (local ``day``, ``hours``) to meet ``target_mw``."""
+    """Choose customers for a proposed event (local ``day``, ``hours``) to meet ``target_mw``.
+
+    One event per region at its local hours; each region's enrolled customers are scored
+    on :func:`training.dr.data.event_frame` with :func:`planning_features` (the online
+    store's latest values for an event still to come, as ``POST /dr/target`` reads them)
+    and chosen across regions by :func:`select_customers`.
+    """
     import mlflow
 
-    from features.store import historical, open_store
+    from training.registry import model_inputs
     from training.tracking import setup
 
     s, e = hours
     if not 0 <= s < e <= 24:
         raise DataError(f"hours {s}-{e} must be within one day, start < end")
-    conf = confidence or cfg.planning.confidence
-    inc = cfg.planning.default_incentive_per_kwh if incentive_per_kwh is None else incentive_per_kwh
-    probe = pd.Timestamp(day, tz="UTC")
-    cust = enrolled_customers(dataset_dir, probe, region)
-    if cust.empty:
+    planning = cfg.planning
+    conf = planning.confidence if confidence is None else confidence
+    notice = planning.default_notice_hours if notice_hours is None else notice_hours
+    zones = customer_zones(dataset_dir)
+    if region:
+        zones = zones[zones.region == region]
+    past = read_events(dataset_dir)
+    frames = []
+    for (reg, tz), g in zones.groupby(["region", "tz"]):  # a few regions
+        start = pd.Timestamp(dt.datetime.combine(day, dt.time(s)), tz=str(tz)).tz_convert("UTC")
+        ev = planned_event(
+            {
+                "event_id": None,
+                "region": reg,
+                "start": start,
+                "end": start + pd.Timedelta(hours=e - s),
+                "notified_at": start - pd.Timedelta(hours=notice),
+                "incentive_per_kwh": incentive_per_kwh,
+                "temperature_c": temperature_c,
+            },
+            planning,
+        )
+        enrolled = enrolled_customers(dataset_dir, start, str(reg)).customer_id
+        ids = g.customer_id[g.customer_id.isin(enrolled)].tolist()
+        if not ids:
+            continue
+        feats = planning_features(dataset_dir, ids, ev["notified_at"])
+        try:
+            X = event_frame(dataset_dir, ev, ids, feats, past)
+        except DataError as exc:
+            raise DataError(f"{exc} with --temp") from exc
+        frames.append(X.assign(region=reg))
+    if not frames:
         raise DataError(
             f"no customers enrolled in demand response on {day}"
             + (f" in {region}" if region else "")
         )
-    rows = []
-    for (reg, tz), g in cust.groupby(["region", "tz"], dropna=False):  # a few regions
-        start = pd.Timestamp(dt.datetime.combine(day, dt.time(s)), tz=str(tz)).tz_convert("UTC")
-        end = start + pd.Timedelta(hours=e - s)
-        rows.append(
-            {
-                "event_id": f"plan-{reg}",
-                "region": reg,
-                "start": start,
-                "end": end,
-                "notified_at": start - pd.Timedelta(hours=notice_hours),
-                "incentive_per_kwh": inc,
-                "customers": g.customer_id.tolist(),
-            }
-        )
-    ev = pd.DataFrame(rows)
-    past = read_events(dataset_dir)
-    ctx = event_context(
-        dataset_dir, pd.concat([past, ev.drop(columns="customers")], ignore_index=True)
-    )
-    ctx = ctx[ctx.event_id.str.startswith("plan-")]
-    if temperature_c is not None:
-        ctx = ctx.assign(ctx_temp_mean_c=temperature_c, ctx_temp_max_c=temperature_c)
-    if ctx.ctx_temp_mean_c.isna().any():
-        raise DataError(f"no weather for {day} {s}-{e}h in the dataset: pass --temp (forecast °C)")
-    ent = ev[["event_id", "customers", "notified_at"]].explode("customers")
-    ent = ent.rename(columns={"customers": "customer_id", "notified_at": "event_timestamp"})
-    ent = ent.merge(ctx.drop(columns=["notified_at"], errors="ignore"), on="event_id")
-    ent = ent.reset_index(drop=True)
-    feats = historical(open_store(dataset_dir), SERVICE, ent[["customer_id", "event_timestamp"]])
-    X = model_frame(ent, feats)
+    X = pd.concat(frames, ignore_index=True)
     setup(settings)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
@@ -141,34 +222,23 @@ def plan_event(
         raise WattwiseError(
             f"cannot load {model_uri}: train it first (`wattwise train dr_response`)"
         ) from exc
-    from training.registry import model_inputs
-
-    pred = model.predict(model_inputs(model, X))
-    out = pd.DataFrame(
+    mu, sd = response_kw(model.predict(model_inputs(model, X)))
+    sel = select_customers(X.customer_id.to_numpy(), mu, sd, target_mw * 1000, conf)
+    inc = X.ctx_incentive_per_kwh.to_numpy()[sel.order]
+    picked = pd.DataFrame(
         {
-            "customer_id": X.customer_id.to_numpy(),
-            "region": X.region.to_numpy(),
-            "expected_kw": np.asarray(pred["expected_kw"], float),
-            "sd_kw": np.asarray(pred["sd_kw"], float),
+            "customer_id": X.customer_id.to_numpy()[sel.order],
+            "region": X.region.to_numpy()[sel.order],
+            "expected_kw": mu[sel.order],
+            "sd_kw": sd[sel.order],
         }
     )
-    hours_n = e - s
-    cost = cfg.planning.call_cost_per_customer + inc * np.maximum(out.expected_kw, 0) * hours_n
-    out["kw_per_dollar"] = np.where(
-        cost > 0, out.expected_kw / np.maximum(cost, 1e-9), out.expected_kw
+    # cost of each call: the fixed cost and the incentive on the expected kWh; kW per dollar
+    # is reported (with a per-kWh incentive and an equal call cost it orders as kW does)
+    cost = planning.call_cost_per_customer + inc * picked.expected_kw.to_numpy() * (e - s)
+    picked["kw_per_dollar"] = np.where(
+        cost > 0, picked.expected_kw / np.maximum(cost, 1e-9), picked.expected_kw
     )
-    # the smallest set: largest expected reductions first (kW per dollar is reported; with a
-    # per-kWh incentive and an equal call cost it orders customers the same way)
-    out = out.sort_values("expected_kw", ascending=False, kind="stable").reset_index(drop=True)
-    z = float(norm.ppf(conf))
-    out["cum_expected_kw"] = out.expected_kw.cumsum()
-    out["cum_lower_kw"] = out.cum_expected_kw - z * np.sqrt((out.sd_kw**2).cumsum())
-    target_kw = target_mw * 1000
-    hit = np.flatnonzero(out.cum_lower_kw.to_numpy() >= target_kw)
-    met = hit.size > 0
-    k = int(hit[0]) + 1 if met else int(np.argmax(out.cum_lower_kw.to_numpy())) + 1
-    sel = out.head(k)
-    exp_cost = float(
-        (cfg.planning.call_cost_per_customer + inc * sel.expected_kw.clip(lower=0) * hours_n).sum()
-    )
-    return Plan(sel, len(out), target_kw, conf, met, exp_cost)
+    picked["cum_expected_kw"] = sel.cum_expected_kw
+    picked["cum_lower_kw"] = sel.cum_lower_kw
+    return Plan(picked, len(X), sel.target_kw, conf, sel.reached, float(cost.sum()))

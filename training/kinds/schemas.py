@@ -259,13 +259,22 @@ class DrTargetRequest(_In):
     event_id: str | None = None
     event: EventSpec | None = None
     customer_ids: Ids = None
+    confidence: float | None = Field(
+        None,
+        gt=0.5,
+        lt=1,
+        description="Confidence that the selection reaches target_kw (default: "
+        "configs/dr.yaml planning.confidence, as `wattwise dr plan`).",
+    )
 
 
 class DrTargetRow(BaseModel):
     rank: int
     customer_id: str
     expected_kw_reduction: float
-    cumulative_kw: float
+    cumulative_kw: float  # expected kW of this customer and every one ranked before
+    sd_kw: float | None = None
+    cumulative_lower_kw: float | None = None  # the lower bound at the confidence, so far
 
 
 class DrTargetResponse(BaseModel):
@@ -273,8 +282,10 @@ class DrTargetResponse(BaseModel):
     model: ModelInfo
     event_id: str | None
     target_kw: float
-    reached: bool
-    selected_kw: float
+    confidence: float | None = None
+    reached: bool  # the lower bound of the selection reaches target_kw
+    selected_kw: float  # expected kW of the selection
+    lower_kw: float | None = None  # its lower bound at the confidence
     candidates: int
     customers: list[DrTargetRow]
 
