@@ -336,6 +336,14 @@ def _stop(proc: subprocess.Popen[bytes], sig: int | None = None) -> int | None:
         return None
 
 
+def _terminal_signals() -> None:
+    """Ctrl+C as in a terminal: a runner started in the background (``cmd &`` in a script)
+    passes SIGINT on as ignored, and a server would then never see it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_block(block: Block, project: Path, env: dict[str, str], log: Path) -> list[Outcome]:
     """Run a block's commands in order in one bash (exports carry on); stop at the first
     command that contradicts the doc."""
@@ -361,6 +369,7 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: Path) -> li
                     stdout=fh,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_terminal_signals,  # noqa: PLW1509 (signal reset only)
                 )
                 if cmd.serves is not None:
                     if not wait_free(cmd.serves, 30):
