@@ -153,7 +153,7 @@ def test_train_and_promote_exit_codes_a_scheduler_can_trust(
     store_copy: Path, mlflow_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = str(_cli_config(tmp_path, "churn_cli"))
-    base = ("train", "churn", "--config", cfg, "--data-dir", str(store_copy))
+    base = ("train", "churn", "--model-config", cfg, "--data", str(store_copy))
     code, out, err = run_cli(capsys, *base)
     assert code == 0 and "churn_cli v1" in out and "promoted to @champion" in out, err
     # the same model again, not promoted: exit 0 (nothing was asked of the gate)
