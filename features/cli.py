@@ -121,20 +121,16 @@ def features_training_set(
     """Point-in-time join of a model kind's labels with its FeatureService."""
     from features.services import FeatureCatalog
     from features.store import training_set
-    from wattwise.errors import nothing
+    from wattwise.errors import EmptyResultError, nothing
 
     catalog: FeatureCatalog = state(ctx).catalog
     labels, service_name = catalog.label_source(model)
     ds = dataset_of(ctx, data)
-    df = training_set(ds.path, labels, service_name, as_of)
-    if df.empty:
-        typer.echo(
-            nothing(
-                f"{model}: 0 labelled rows in {ds.path}"
-                + (f" observed by {as_of}" if as_of else ""),
-                allow_empty,
-            )
-        )
+    try:
+        df = training_set(ds.path, labels, service_name, as_of)
+    except EmptyResultError as exc:  # no labels: exit 4, or 0 with --allow-empty
+        typer.echo(nothing(str(exc), allow_empty))
+        return
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out, index=False)
