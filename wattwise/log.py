@@ -77,6 +77,7 @@ def output_to(log_file: Path | None) -> Iterator[None]:
             for fd in saved:
                 os.close(fd)
             root.removeHandler(to_file)
+            to_file.stream.close()  # the text wrapper only: the log file stays open to fh
             for h in consoles:
                 root.addHandler(h)
             logging.captureWarnings(False)
