@@ -101,6 +101,13 @@ class LimitsConfig(_Strict):
 
     # a 1,000-customer batch with 130 features each is ~5 MB; more is a 413 naming the limit
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # a connection must send a request's headers within this long of its first byte (or of
+    # being opened), else it is closed (a partial request gets a 408): no slow-header hold
+    header_timeout_s: float = Field(10.0, gt=0, le=600)
+    # and the body within this long of the headers (a 408 when the answer has not begun)
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # an idle keep-alive connection is closed this long after its last response
+    keep_alive_s: float = Field(5.0, gt=0, le=3600)
 
 
 class ServingConfig(_Strict):

@@ -87,14 +87,19 @@ def too_large(limit: int, size: int | None = None) -> dict[str, Any]:
     }
 
 
+class ClientGoneError(Exception):
+    """The connection closed before the whole body came (the client left, or its body's
+    deadline passed: :mod:`serving.connection`): there is nobody to answer."""
+
+
 async def read_limited(receive: Receive, limit: int) -> bytes | None:
     """The whole request body (ASGI may deliver it in several messages); None as soon as it
-    passes ``limit`` bytes, before the rest is read."""
+    passes ``limit`` bytes, before the rest is read. :class:`ClientGoneError` on a disconnect."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGoneError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -335,7 +340,10 @@ class ServingMiddleware:
         if size is not None and size > limit:  # refused before a byte of it is read
             await _json(send_wrapper, 413, too_large(limit, size))
             return
-        body = await read_limited(receive, limit)
+        try:
+            body = await read_limited(receive, limit)
+        except ClientGoneError:
+            return
         if body is None:
             await _json(send_wrapper, 413, too_large(limit))
             return

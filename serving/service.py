@@ -53,7 +53,9 @@ def build_service(settings: Settings, cfg: ServingConfig, kinds: dict[str, Kind]
     import bentoml
 
     from serving.config import served_kinds
+    from serving.connection import install
 
+    install(cfg.limits)  # header, body and keep-alive deadlines on every connection
     served = served_kinds(cfg, kinds)
 
     class Wattwise:
