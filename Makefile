@@ -48,7 +48,8 @@ notebooks: $(STAMP) ## JupyterLab on the notebooks, http://127.0.0.1:8888 (insta
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check 'jupyterlab>=4,<5'
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 --notebook-dir notebooks --ServerApp.answer_yes=True $(if $(filter 0,$(shell id -u)),--allow-root)
 
-bench: $(STAMP) ## run the benchmarks; JSON and markdown in benchmarks/results/
+bench: $(STAMP) ## run the benchmarks; JSON and markdown in benchmarks/results/ (locust installed on first use)
+	@$(BIN)/python -c 'import locust' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check 'locust==2.47.0'
 	$(BIN)/python -m benchmarks.run
 
 clean: ## remove generated data, reports and MLflow runs (keeps .venv)
